@@ -1,0 +1,91 @@
+"""Keras callbacks: whole-validation-set metrics each epoch, early stopping, logs.
+
+``ValidationMetrics`` puts ``val_accuracy``, ``val_macro_f1`` (and ``val_qwk``
+for ordered labels, ``val_mae`` for scores) into the epoch logs, so any Keras
+callback listed after it (``EarlyStopping(monitor="val_qwk")``, ``CSVLogger``,
+``ModelCheckpoint``) can use them.
+
+Example:
+    >>> callbacks = default_callbacks("runs/demo", val_ds, data.labels, cfg.training)   # doctest: +SKIP
+    >>> model.fit(train_ds, validation_data=val_ds, epochs=3, callbacks=callbacks)      # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import tensorflow as tf
+
+from .config import TrainingConfig
+from .evaluation import evaluate_model
+from .labels import LabelSpace
+
+__all__ = ["ValidationMetrics", "default_callbacks", "resolve_monitor"]
+
+_LOWER_IS_BETTER = ("loss", "mae", "rmse", "error")
+
+
+class ValidationMetrics(tf.keras.callbacks.Callback):
+    """Compute classification metrics over the whole validation set at each epoch end.
+
+    Args:
+        validation_data: a ``(features, label)`` ``tf.data.Dataset``.
+        labels: the label space (decides whether QWK/MAE are reported).
+        prefix: prefix of the log keys.
+    """
+
+    def __init__(self, validation_data, labels: LabelSpace, prefix: str = "val_"):
+        super().__init__()
+        self.validation_data = validation_data
+        self.labels = labels
+        self.prefix = prefix
+        self.history: list[dict] = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        metrics = evaluate_model(self.model, self.validation_data, self.labels)
+        metrics.pop("num_examples", None)
+        if logs is not None:
+            for key, value in metrics.items():
+                logs[self.prefix + key] = value
+        self.history.append({"epoch": epoch + 1, **metrics})
+
+
+def resolve_monitor(training: TrainingConfig, labels: LabelSpace) -> tuple[str, str]:
+    """``(monitor, mode)``: ``auto`` watches val_qwk for ordered labels, val_macro_f1 otherwise."""
+    monitor = training.monitor
+    if monitor == "auto":
+        monitor = "val_qwk" if labels.ordered else "val_macro_f1"
+    mode = "min" if any(word in monitor for word in _LOWER_IS_BETTER) else "max"
+    return monitor, mode
+
+
+def default_callbacks(run_dir, validation_data, labels: LabelSpace, training: TrainingConfig) -> list:
+    """The callbacks ``tfslm train`` uses, for your own ``model.fit``.
+
+    Whole-set validation metrics, early stopping on ``training.monitor`` that
+    restores the best epoch's weights at the end (also when patience is off),
+    ``logs/history.csv`` and TensorBoard events under ``logs/``.
+
+    Args:
+        run_dir: the run directory; logs go to ``run_dir/logs``.
+        validation_data: the validation ``tf.data.Dataset``.
+        labels: the label space.
+        training: the ``training`` config section.
+    """
+    logs = Path(run_dir) / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    tensorboard_dir = logs / "tensorboard"
+    if tensorboard_dir.exists():  # events of an earlier, unfinished attempt would mix in
+        shutil.rmtree(tensorboard_dir)
+    monitor, mode = resolve_monitor(training, labels)
+    patience = training.early_stopping_patience or training.epochs + 1
+    return [
+        ValidationMetrics(validation_data, labels),
+        tf.keras.callbacks.EarlyStopping(
+            monitor=monitor, mode=mode, patience=patience, restore_best_weights=True, verbose=1
+        ),
+        tf.keras.callbacks.CSVLogger(os.fspath(logs / "history.csv")),
+        tf.keras.callbacks.TensorBoard(log_dir=os.fspath(tensorboard_dir), write_graph=False, profile_batch=0),
+    ]

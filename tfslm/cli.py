@@ -1,0 +1,157 @@
+"""The ``tfslm`` command: argparse front end over the public functions; no logic of its own.
+
+Exit codes: 0 success, 2 user error (one line on stderr, no traceback unless
+``--debug``), 1 remote fault or internal error, 130 interrupted.
+
+Example:
+    $ tfslm train configs/quickstart.yaml --set training.epochs=1
+    $ tfslm predict runs/quickstart --input reviews.csv --output scored.csv
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import traceback
+from typing import Sequence
+
+from . import _env
+from . import __version__
+from .errors import RemoteError, UserError
+
+__all__ = ["main", "build_parser"]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tfslm", description="Fine-tune small language models as text classifiers with TensorFlow/Keras.")
+    parser.add_argument("--version", action="version", version=f"tfslm {__version__}")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", help="show tracebacks and TensorFlow's start-up logs")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    p = sub.add_parser("train", parents=[common], help="train a model from a YAML config into a run directory")
+    p.add_argument("config", help="YAML config file, e.g. configs/quickstart.yaml")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config key, value parsed as YAML (repeatable): --set training.epochs=3")
+    p.add_argument("--overwrite", action="store_true", help="replace a finished run in the same run directory")
+    p.add_argument("--verbose", default="auto", choices=["auto", "0", "1", "2"], help="Keras progress output (default auto)")
+
+    p = sub.add_parser("evaluate", parents=[common], help="metrics of a trained run on a labelled file")
+    p.add_argument("run_dir", help="a run directory written by `tfslm train`")
+    p.add_argument("--data", required=True, help="labelled CSV/TSV/JSON/JSONL/Parquet with the run's text and label columns")
+    p.add_argument("--output", help="metrics JSON path (default RUN_DIR/evaluations/<data file stem>.json)")
+    p.add_argument("--batch-size", type=int, default=32)
+
+    p = sub.add_parser("predict", parents=[common], help="label every row of a file with a trained run")
+    p.add_argument("run_dir", help="a run directory written by `tfslm train`")
+    p.add_argument("--input", required=True, help="CSV/TSV/JSON/JSONL/Parquet with the run's text column")
+    p.add_argument("--output", required=True, help="output .csv, .tsv, .jsonl or .parquet (input rows + predictions)")
+    p.add_argument("--text-column", help="text column of the input (default: the run's data.text_column)")
+    p.add_argument("--batch-size", type=int, default=32)
+    return parser
+
+
+def _setup_logging(debug: bool) -> None:
+    logger = logging.getLogger("tfslm")
+    if not logger.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("tfslm: %(message)s"))
+        logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG if debug else logging.INFO)
+    logger.propagate = False
+    if not debug:
+        import datasets
+
+        datasets.utils.logging.disable_progress_bar()
+        datasets.utils.logging.set_verbosity_error()
+        logging.getLogger("tensorflow").setLevel(logging.ERROR)
+        logging.getLogger("absl").setLevel(logging.ERROR)
+
+
+def _cmd_train(args) -> int:
+    from .config import load_config
+    from .train import train
+
+    cfg = load_config(args.config, args.overrides)
+    verbose = args.verbose if args.verbose == "auto" else int(args.verbose)
+    result = train(cfg, overwrite=args.overwrite, verbose=verbose)
+    _print_metrics(result.metrics["validation"], "validation")
+    if "test" in result.metrics:
+        _print_metrics(result.metrics["test"], "test")
+    print(f"run directory: {result.run_dir}")
+    return 0
+
+
+def _cmd_evaluate(args) -> int:
+    from .predict import evaluate_file
+
+    _check_batch_size(args.batch_size)
+    metrics = evaluate_file(args.run_dir, args.data, output_path=args.output, batch_size=args.batch_size)
+    _print_metrics(metrics, args.data)
+    print(f"metrics written to {metrics['output']}")
+    return 0
+
+
+def _cmd_predict(args) -> int:
+    from .predict import predict_file
+
+    _check_batch_size(args.batch_size)
+    rows = predict_file(args.run_dir, args.input, args.output, text_column=args.text_column, batch_size=args.batch_size)
+    print(f"wrote {rows} rows to {args.output}")
+    return 0
+
+
+def _check_batch_size(value: int) -> None:
+    if value < 1:
+        from .errors import ConfigError
+
+        raise ConfigError(f"--batch-size: expected a positive integer, got {value}")
+
+
+def _print_metrics(metrics: dict, title: str) -> None:
+    shown = {k: round(v, 4) if isinstance(v, float) else v for k, v in metrics.items() if k not in ("confusion_matrix", "output")}
+    print(f"{title}: {json.dumps(shown)}")
+
+
+COMMANDS = {"train": _cmd_train, "evaluate": _cmd_evaluate, "predict": _cmd_predict}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not args.command:
+        parser.print_help(sys.stderr)
+        return 2
+    debug = bool(getattr(args, "debug", False))
+    try:
+        _env.import_tensorflow(quiet=not debug)
+        _setup_logging(debug)
+        return COMMANDS[args.command](args)
+    except UserError as exc:
+        if debug:
+            traceback.print_exc()
+        print(f"tfslm: error: {_one_line(exc)}", file=sys.stderr)
+        return exc.exit_code
+    except RemoteError as exc:
+        if debug:
+            traceback.print_exc()
+        print(f"tfslm: remote error: {_one_line(exc)}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("tfslm: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a bug, not a user mistake: say so, keep it to one line
+        if debug:
+            traceback.print_exc()
+        print(f"tfslm: internal error: {type(exc).__name__}: {_one_line(exc)} (rerun with --debug for the traceback)", file=sys.stderr)
+        return 1
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

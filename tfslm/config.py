@@ -1,0 +1,378 @@
+"""Configuration: flat dataclass sections mirroring the YAML, validated on load.
+
+A config file has three one-level sections (``data``, ``model``, ``training``)
+and two top-level keys (``output_dir``, ``run_name``). Unknown keys, wrong
+types and out-of-range values raise :class:`~tfslm.errors.ConfigError` naming
+the key and what is valid.
+
+Example:
+    >>> cfg = load_config("configs/quickstart.yaml", overrides=["training.epochs=1"])  # doctest: +SKIP
+    >>> cfg.training.epochs                                                          # doctest: +SKIP
+    1
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import yaml
+
+from .errors import ConfigError
+
+__all__ = [
+    "Config",
+    "DataConfig",
+    "ModelConfig",
+    "TrainingConfig",
+    "load_config",
+    "config_from_dict",
+    "config_to_dict",
+    "apply_overrides",
+    "resolve_path",
+]
+
+ARCHITECTURES = ("bert", "distilbert", "electra")
+SCHEDULES = ("linear", "cosine", "polynomial", "constant")
+LABEL_TYPES = ("auto", "categorical", "numeric")
+BAD_ROW_POLICIES = ("error", "skip")
+RESOURCE_SCHEME = "tfslm:"
+
+
+@dataclass
+class DataConfig:
+    """Where the texts and labels come from and how to read them."""
+
+    train_file: str | None = None
+    validation_file: str | None = None
+    test_file: str | None = None
+    validation_split: float = 0.1
+    text_column: str = "text"
+    label_column: str = "label"
+    labels: list[str] | None = None
+    label_type: str = "auto"
+    ordered: bool | None = None
+    on_bad_rows: str = "error"
+    encoding: str = "utf-8"
+
+
+@dataclass
+class ModelConfig:
+    """Which network to fine-tune: a pretrained ``checkpoint`` or a from-scratch ``architecture``."""
+
+    checkpoint: str | None = None
+    architecture: str | None = None
+    max_length: int = 128
+    vocab_size: int = 8000
+    hidden_size: int = 128
+    num_layers: int = 2
+    num_heads: int = 2
+    intermediate_size: int = 512
+    dropout: float = 0.1
+    lowercase: bool = True
+
+
+@dataclass
+class TrainingConfig:
+    """How to fit: optimizer schedule, batch size, epochs, early stopping, seed."""
+
+    epochs: int = 3
+    batch_size: int = 16
+    learning_rate: float = 5e-5
+    warmup_ratio: float = 0.1
+    weight_decay: float = 0.01
+    schedule: str = "linear"
+    seed: int = 42
+    early_stopping_patience: int | None = 2
+    monitor: str = "auto"
+    deterministic: bool = True
+
+
+@dataclass
+class Config:
+    """A whole run: data, model, training, and where its run directory goes."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    training: TrainingConfig = field(default_factory=TrainingConfig)
+    output_dir: str = "runs"
+    run_name: str | None = None
+
+    @property
+    def run_dir(self) -> Path:
+        """``output_dir/run_name``: where ``tfslm train`` writes its artefacts."""
+        return Path(self.output_dir) / (self.run_name or "run")
+
+
+SECTIONS: dict[str, type] = {"data": DataConfig, "model": ModelConfig, "training": TrainingConfig}
+TOP_LEVEL_KEYS = ("output_dir", "run_name")
+
+
+# ---------------------------------------------------------------- type checks
+def _type_name(annotation: Any) -> str:
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+        names = [_type_name(a) for a in typing.get_args(annotation) if a is not type(None)]
+        return " or ".join(names) + " or null"
+    if origin is list:
+        return f"a list of {_type_name(typing.get_args(annotation)[0])}s"
+    return {int: "an integer", float: "a number", str: "a string", bool: "true/false"}.get(annotation, str(annotation))
+
+
+def _coerce(key: str, value: Any, annotation: Any) -> Any:
+    origin = typing.get_origin(annotation)
+    if origin is not None and type(None) in typing.get_args(annotation):
+        if value is None:
+            return None
+        inner = [a for a in typing.get_args(annotation) if a is not type(None)]
+        return _coerce(key, value, inner[0])
+    expected = _type_name(annotation)
+    if origin is list:
+        (item_type,) = typing.get_args(annotation)
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool) and item_type is str:
+            # `--set data.labels=a` is a list of one; a bare comma list is split for convenience.
+            value = [v.strip() for v in str(value).split(",")] if isinstance(value, str) else [value]
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{key}: expected {expected}, got {value!r}; write it as [a, b, c]")
+        items = []
+        for item in value:
+            if item_type is str and isinstance(item, (int, float)) and not isinstance(item, bool):
+                item = _number_to_text(item)
+            if item_type is str and not isinstance(item, str):
+                raise ConfigError(f"{key}: expected {expected}, got item {item!r}")
+            items.append(item)
+        return items
+    if annotation is bool:
+        if isinstance(value, bool):
+            return value
+    elif annotation is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+    elif annotation is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        if isinstance(value, str):
+            try:  # YAML 1.1 reads "5e-5" (no dot) as a string
+                return float(value)
+            except ValueError:
+                pass
+    elif annotation is str:
+        if isinstance(value, str):
+            return value
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return str(value)
+    raise ConfigError(f"{key}: expected {expected}, got {value!r} ({type(value).__name__})")
+
+
+def _number_to_text(value: int | float) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _choice(key: str, value: str | None, choices: Iterable[str], allow_none: bool = False) -> None:
+    if value is None and allow_none:
+        return
+    if value not in choices:
+        raise ConfigError(f"{key}: got {value!r}, expected one of: {', '.join(choices)}")
+
+
+def _section_from_dict(name: str, cls: type, values: Any) -> Any:
+    if values is None:
+        values = {}
+    if not isinstance(values, Mapping):
+        raise ConfigError(f"{name}: expected a mapping of keys, got {type(values).__name__}")
+    hints = typing.get_type_hints(cls)
+    valid = [f.name for f in dataclasses.fields(cls)]
+    kwargs = {}
+    for key, value in values.items():
+        if key not in hints:
+            raise ConfigError(f"unknown key {name}.{key}; valid keys in '{name}': {', '.join(valid)}")
+        kwargs[key] = _coerce(f"{name}.{key}", value, hints[key])
+    return cls(**kwargs)
+
+
+def validate(cfg: Config) -> Config:
+    """Check ranges and cross-field rules; raise ConfigError naming the key."""
+    d, m, t = cfg.data, cfg.model, cfg.training
+    if not d.train_file:
+        raise ConfigError("data.train_file: required; give a CSV, TSV, JSON/JSONL or Parquet file")
+    if not 0.0 < d.validation_split < 1.0:
+        raise ConfigError(f"data.validation_split: expected a fraction between 0 and 1 (exclusive), got {d.validation_split}")
+    _choice("data.label_type", d.label_type, LABEL_TYPES)
+    _choice("data.on_bad_rows", d.on_bad_rows, BAD_ROW_POLICIES)
+    if d.labels is not None:
+        if len(d.labels) < 2:
+            raise ConfigError(f"data.labels: expected at least 2 label names, got {d.labels}")
+        dupes = sorted({x for x in d.labels if d.labels.count(x) > 1})
+        if dupes:
+            raise ConfigError(f"data.labels: duplicate label names {dupes}; list each label once")
+    if not d.text_column or not d.label_column:
+        raise ConfigError("data.text_column and data.label_column: expected non-empty column names")
+    try:
+        "".encode(d.encoding)
+    except LookupError:
+        raise ConfigError(f"data.encoding: unknown encoding {d.encoding!r}; use e.g. utf-8, latin-1, cp1252") from None
+
+    if bool(m.checkpoint) == bool(m.architecture):
+        raise ConfigError(
+            "model: set exactly one of model.checkpoint (a hub id or local directory to fine-tune) "
+            f"or model.architecture (train from scratch: {', '.join(ARCHITECTURES)}); "
+            f"got checkpoint={m.checkpoint!r}, architecture={m.architecture!r}"
+        )
+    _choice("model.architecture", m.architecture, ARCHITECTURES, allow_none=True)
+    _positive("model.max_length", m.max_length, minimum=8)
+    _positive("model.vocab_size", m.vocab_size, minimum=100)
+    _positive("model.hidden_size", m.hidden_size)
+    _positive("model.num_layers", m.num_layers)
+    _positive("model.num_heads", m.num_heads)
+    _positive("model.intermediate_size", m.intermediate_size)
+    if m.hidden_size % m.num_heads:
+        raise ConfigError(
+            f"model.hidden_size ({m.hidden_size}) must be a multiple of model.num_heads ({m.num_heads})"
+        )
+    if not 0.0 <= m.dropout < 1.0:
+        raise ConfigError(f"model.dropout: expected 0 <= dropout < 1, got {m.dropout}")
+
+    _positive("training.epochs", t.epochs)
+    _positive("training.batch_size", t.batch_size)
+    if not (t.learning_rate > 0 and math.isfinite(t.learning_rate)):
+        raise ConfigError(f"training.learning_rate: expected a positive number, got {t.learning_rate}")
+    if not 0.0 <= t.warmup_ratio < 1.0:
+        raise ConfigError(f"training.warmup_ratio: expected 0 <= warmup_ratio < 1, got {t.warmup_ratio}")
+    if t.weight_decay < 0:
+        raise ConfigError(f"training.weight_decay: expected >= 0, got {t.weight_decay}")
+    _choice("training.schedule", t.schedule, SCHEDULES)
+    if t.early_stopping_patience is not None:
+        _positive("training.early_stopping_patience", t.early_stopping_patience)
+    if t.monitor != "auto" and not (t.monitor.startswith("val_") or t.monitor == "loss"):
+        raise ConfigError(
+            f"training.monitor: got {t.monitor!r}; use auto or a validation metric: "
+            "val_loss, val_accuracy, val_macro_f1, val_qwk"
+        )
+    if t.seed < 0:
+        raise ConfigError(f"training.seed: expected a non-negative integer, got {t.seed}")
+    if cfg.run_name is not None and (not cfg.run_name or "/" in cfg.run_name or cfg.run_name in (".", "..")):
+        raise ConfigError(f"run_name: expected a plain directory name, got {cfg.run_name!r}")
+    return cfg
+
+
+def _positive(key: str, value: int, minimum: int = 1) -> None:
+    if value < minimum:
+        raise ConfigError(f"{key}: expected an integer >= {minimum}, got {value}")
+
+
+# --------------------------------------------------------------- public API
+def config_from_dict(values: Mapping[str, Any] | None, *, check: bool = True) -> Config:
+    """Build a validated :class:`Config` from a nested mapping (as read from YAML).
+
+    Example:
+        >>> config_from_dict({"data": {"train_file": "t.csv"}, "model": {"architecture": "bert"}}).training.epochs
+        3
+    """
+    values = dict(values or {})
+    valid = list(SECTIONS) + list(TOP_LEVEL_KEYS)
+    for key in values:
+        if key not in valid:
+            raise ConfigError(f"unknown top-level key {key!r}; valid keys: {', '.join(valid)}")
+    sections = {name: _section_from_dict(name, cls, values.get(name)) for name, cls in SECTIONS.items()}
+    top = {key: _coerce(key, values[key], typing.get_type_hints(Config)[key]) for key in TOP_LEVEL_KEYS if key in values}
+    cfg = Config(**sections, **top)
+    return validate(cfg) if check else cfg
+
+
+def config_to_dict(cfg: Config) -> dict[str, Any]:
+    """The config as plain nested dicts, ready for ``yaml.safe_dump``."""
+    return dataclasses.asdict(cfg)
+
+
+def apply_overrides(values: dict[str, Any], overrides: Iterable[str]) -> dict[str, Any]:
+    """Apply ``section.key=value`` strings (values parsed as YAML) to a nested dict.
+
+    Example:
+        >>> apply_overrides({}, ["training.epochs=3", "data.labels=[a, b]"])
+        {'training': {'epochs': 3}, 'data': {'labels': ['a', 'b']}}
+    """
+    values = {k: (dict(v) if isinstance(v, Mapping) else v) for k, v in values.items()}
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. --set training.epochs=3")
+        key, raw = item.split("=", 1)
+        key = key.strip()
+        try:
+            value = yaml.safe_load(raw) if raw.strip() else None
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"--set {key}: cannot parse {raw!r} as YAML ({_one_line(exc)})") from None
+        parts = key.split(".")
+        if len(parts) == 1 and parts[0] in TOP_LEVEL_KEYS:
+            values[parts[0]] = value
+            continue
+        if len(parts) != 2 or parts[0] not in SECTIONS:
+            valid = [f"{s}.<key>" for s in SECTIONS] + list(TOP_LEVEL_KEYS)
+            raise ConfigError(f"--set {key}: unknown key; expected one of {', '.join(valid)}")
+        section = values.get(parts[0])
+        if section is None:
+            section = {}
+        elif not isinstance(section, dict):
+            raise ConfigError(f"{parts[0]}: expected a mapping of keys, got {type(section).__name__}")
+        section[parts[1]] = value
+        values[parts[0]] = section
+    return values
+
+
+def load_config(path: str | os.PathLike, overrides: Iterable[str] = ()) -> Config:
+    """Read a YAML config, apply ``--set`` style overrides, validate, and return a :class:`Config`.
+
+    ``run_name`` defaults to the config file's name without extension.
+
+    Args:
+        path: a YAML file with ``data``, ``model`` and ``training`` sections.
+        overrides: strings like ``"training.epochs=3"``; values are parsed as YAML.
+
+    Example:
+        >>> cfg = load_config("configs/quickstart.yaml", ["training.epochs=1"])  # doctest: +SKIP
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found; pass the path of a YAML file such as configs/quickstart.yaml")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8") from None
+    try:
+        values = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: invalid YAML: {_one_line(exc)}") from None
+    if values is None:
+        values = {}
+    if not isinstance(values, dict):
+        raise ConfigError(f"{path}: expected a mapping with data/model/training sections, got {type(values).__name__}")
+    values = apply_overrides(values, overrides)
+    values.setdefault("run_name", path.stem)
+    try:
+        return config_from_dict(values)
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
+
+
+def resolve_path(name: str) -> Path:
+    """Resolve a data path; ``tfslm:NAME`` points at a file shipped inside the package.
+
+    Example:
+        >>> resolve_path("tfslm:quickstart_train.csv").name
+        'quickstart_train.csv'
+    """
+    if name.startswith(RESOURCE_SCHEME):
+        return Path(__file__).parent / "resources" / name[len(RESOURCE_SCHEME):]
+    return Path(name).expanduser()
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())

@@ -1,0 +1,117 @@
+"""Evaluation metrics in plain NumPy: accuracy, macro-F1, quadratic weighted kappa, MAE.
+
+Each takes integer label ids (and the number of labels where it matters) so it
+can be tested alone and used outside Keras.
+
+Example:
+    >>> quadratic_weighted_kappa([0, 1, 2, 2], [0, 1, 1, 2], num_labels=3)
+    0.8
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+__all__ = [
+    "accuracy",
+    "macro_f1",
+    "confusion_matrix",
+    "quadratic_weighted_kappa",
+    "mean_absolute_error",
+    "classification_metrics",
+]
+
+
+def _ids(values: Sequence[int]) -> np.ndarray:
+    return np.asarray(values, dtype=np.int64).reshape(-1)
+
+
+def accuracy(y_true: Sequence[int], y_pred: Sequence[int]) -> float:
+    """Share of exact matches."""
+    y_true, y_pred = _ids(y_true), _ids(y_pred)
+    return float(np.mean(y_true == y_pred)) if y_true.size else 0.0
+
+
+def confusion_matrix(y_true: Sequence[int], y_pred: Sequence[int], num_labels: int) -> np.ndarray:
+    """Counts: rows are true labels, columns predicted labels."""
+    y_true, y_pred = _ids(y_true), _ids(y_pred)
+    matrix = np.zeros((num_labels, num_labels), dtype=np.int64)
+    np.add.at(matrix, (y_true, y_pred), 1)
+    return matrix
+
+
+def macro_f1(y_true: Sequence[int], y_pred: Sequence[int], num_labels: int) -> float:
+    """Unweighted mean of per-label F1 over the labels present in truth or prediction.
+
+    Matches ``sklearn.metrics.f1_score(average="macro")`` (labels absent from
+    both sides are left out, and an undefined F1 counts as 0).
+    """
+    matrix = confusion_matrix(y_true, y_pred, num_labels).astype(np.float64)
+    tp = np.diag(matrix)
+    support_true, support_pred = matrix.sum(axis=1), matrix.sum(axis=0)
+    present = (support_true + support_pred) > 0
+    if not present.any():
+        return 0.0
+    denom = support_true + support_pred
+    f1 = np.divide(2 * tp, denom, out=np.zeros_like(tp), where=denom > 0)
+    return float(f1[present].mean())
+
+
+def quadratic_weighted_kappa(y_true: Sequence[int], y_pred: Sequence[int], num_labels: int) -> float:
+    """Cohen's kappa with quadratic weights over ordered label ids 0..num_labels-1.
+
+    Matches ``sklearn.metrics.cohen_kappa_score(weights="quadratic")``; 1.0 when
+    both sides are one and the same constant (sklearn returns NaN there).
+    """
+    matrix = confusion_matrix(y_true, y_pred, num_labels).astype(np.float64)
+    total = matrix.sum()
+    if total == 0:
+        return 0.0
+    idx = np.arange(num_labels, dtype=np.float64)
+    weights = (idx[:, None] - idx[None, :]) ** 2
+    expected = np.outer(matrix.sum(axis=1), matrix.sum(axis=0)) / total
+    denom = float((weights * expected).sum())
+    if denom == 0.0:
+        return 1.0 if float((weights * matrix).sum()) == 0.0 else 0.0
+    return float(1.0 - (weights * matrix).sum() / denom)
+
+
+def mean_absolute_error(y_true: Sequence[float], y_pred: Sequence[float]) -> float:
+    """Mean absolute difference, in the units of the values given."""
+    y_true = np.asarray(y_true, dtype=np.float64).reshape(-1)
+    y_pred = np.asarray(y_pred, dtype=np.float64).reshape(-1)
+    return float(np.mean(np.abs(y_true - y_pred))) if y_true.size else 0.0
+
+
+def classification_metrics(
+    y_true: Sequence[int],
+    y_pred: Sequence[int],
+    num_labels: int,
+    *,
+    ordered: bool = False,
+    values: Sequence[float] | None = None,
+) -> dict[str, float]:
+    """The standard metric set for a label space.
+
+    Args:
+        y_true, y_pred: label ids.
+        num_labels: size of the label space.
+        ordered: add quadratic weighted kappa (``qwk``) for ordered labels.
+        values: numeric value of each label (scores); adds ``mae`` on that scale.
+
+    Example:
+        >>> classification_metrics([0, 1, 2], [0, 2, 2], 3, ordered=True)["accuracy"]
+        0.6666666666666666
+    """
+    out = {
+        "accuracy": accuracy(y_true, y_pred),
+        "macro_f1": macro_f1(y_true, y_pred, num_labels),
+    }
+    if ordered:
+        out["qwk"] = quadratic_weighted_kappa(y_true, y_pred, num_labels)
+    if values is not None:
+        scale = np.asarray(values, dtype=np.float64)
+        out["mae"] = mean_absolute_error(scale[_ids(y_true)], scale[_ids(y_pred)])
+    return out

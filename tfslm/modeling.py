@@ -1,0 +1,303 @@
+"""Build, load and save ``TFAutoModelForSequenceClassification`` models and their tokenizers.
+
+The one module that imports transformers' model classes (frozen at 4.x). It
+loads any checkpoint with a TensorFlow class from a hub id or a local
+directory, reads PyTorch-saved safetensors **without PyTorch**, and builds
+small models from scratch with a WordPiece tokenizer trained on the texts.
+
+Example:
+    >>> model, tokenizer = build_model(cfg.model, data.labels, train_texts=data["train"]["text"])  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from .atomic import atomic_directory
+from .config import ModelConfig
+from .errors import ModelError
+from .labels import LabelSpace
+
+__all__ = [
+    "build_model",
+    "load_checkpoint",
+    "build_from_scratch",
+    "train_wordpiece_tokenizer",
+    "load_pretrained_dir",
+    "save_pretrained",
+    "max_length_limit",
+]
+
+SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+# Models whose position table reserves slots for the padding offset.
+_POSITION_OFFSET_TYPES = {"roberta": 2, "xlm-roberta": 2, "camembert": 2, "longformer": 2}
+
+
+def _transformers():
+    import transformers
+
+    transformers.logging.set_verbosity_error()
+    return transformers
+
+
+def build_model(model_cfg: ModelConfig, labels: LabelSpace, *, train_texts: Iterable[str] | None = None):
+    """Return ``(model, tokenizer)`` for the config: a fine-tunable checkpoint or a fresh model.
+
+    The model is a plain ``tf.keras`` model (a transformers TF model) with
+    ``id2label``/``label2id`` in its config, built but not compiled.
+
+    Args:
+        model_cfg: the ``model`` section of the config.
+        labels: the label space (sets ``num_labels`` and the label names).
+        train_texts: texts to train the WordPiece tokenizer on (from-scratch mode only).
+
+    Example:
+        >>> model, tokenizer = build_model(ModelConfig(architecture="bert", max_length=64), labels,
+        ...                                train_texts=["some text", "more text"])  # doctest: +SKIP
+    """
+    if model_cfg.checkpoint:
+        return load_checkpoint(model_cfg.checkpoint, labels, max_length=model_cfg.max_length)
+    if train_texts is None:
+        raise ValueError("build_model: from-scratch mode (model.architecture) needs train_texts to train a tokenizer")
+    return build_from_scratch(model_cfg, labels, train_texts)
+
+
+# ---------------------------------------------------------------- checkpoints
+def _label_kwargs(labels: LabelSpace) -> dict[str, Any]:
+    return {
+        "num_labels": labels.num_labels,
+        "id2label": labels.id2label,
+        "label2id": labels.label2id,
+        "problem_type": "single_label_classification",
+    }
+
+
+def resolve_checkpoint(checkpoint: str) -> Path:
+    """A local directory as is; a hub id downloaded (or found in the local cache)."""
+    path = Path(checkpoint).expanduser()
+    if path.is_dir():
+        return path
+    looks_local = checkpoint.startswith((".", "/", "~")) or checkpoint.count("/") > 1 or os.sep in checkpoint.replace("/", "")
+    if looks_local or path.exists():
+        raise ModelError(f"model.checkpoint: directory {checkpoint!r} not found; give a local model directory or a hub id such as bert-base-uncased")
+    from huggingface_hub import snapshot_download
+
+    patterns = ["*.json", "*.txt", "*.model", "tf_model.h5", "tf_model-*.h5", "*.safetensors", "*.bin"]
+    try:
+        return Path(snapshot_download(checkpoint, allow_patterns=patterns))
+    except Exception as exc:  # offline, unknown repo, gated repo...
+        reason = " ".join(str(exc).split())[:200]
+        raise ModelError(
+            f"model.checkpoint: cannot get {checkpoint!r} from the Hub ({type(exc).__name__}: {reason}); "
+            "download it where there is network and set model.checkpoint to its local directory"
+        ) from None
+
+
+def max_length_limit(config: Any, tokenizer: Any = None) -> int | None:
+    """The longest sequence the model (and tokenizer) can take, or None if unbounded."""
+    limit = getattr(config, "max_position_embeddings", None)
+    if limit is not None:
+        limit -= _POSITION_OFFSET_TYPES.get(getattr(config, "model_type", ""), 0)
+    tok_limit = getattr(tokenizer, "model_max_length", None)
+    if tok_limit is not None and tok_limit < 1_000_000:
+        limit = tok_limit if limit is None else min(limit, tok_limit)
+    return limit
+
+
+def _check_max_length(max_length: int, config: Any, tokenizer: Any, source: str) -> None:
+    limit = max_length_limit(config, tokenizer)
+    if limit is not None and max_length > limit:
+        raise ModelError(f"model.max_length: {max_length} exceeds the {limit} tokens {source} supports; set model.max_length <= {limit}")
+
+
+def _tf_class_error(model_type: str, checkpoint: str) -> ModelError:
+    return ModelError(
+        f"model.checkpoint: {checkpoint!r} is a {model_type!r} model, which has no TensorFlow sequence-classification "
+        "class in transformers 4.x; use a BERT, DistilBERT, RoBERTa, ALBERT, ELECTRA, DeBERTa or XLM-R checkpoint"
+    )
+
+
+def load_checkpoint(checkpoint: str, labels: LabelSpace, *, max_length: int | None = None):
+    """Load ``(model, tokenizer)`` from a hub id or directory with a fresh classification head.
+
+    TF weights (``tf_model.h5``) load directly; PyTorch-saved ``model.safetensors``
+    is read with NumPy and converted, so PyTorch is never needed.
+    """
+    tf_auto = _transformers()
+    directory = resolve_checkpoint(checkpoint)
+    try:
+        config = tf_auto.AutoConfig.from_pretrained(directory, **_label_kwargs(labels))
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"model.checkpoint: {directory} has no usable config.json ({_short(exc)}); is it a transformers model directory?") from None
+    try:
+        tokenizer = tf_auto.AutoTokenizer.from_pretrained(directory)
+    except (OSError, ValueError, TypeError) as exc:
+        raise ModelError(f"model.checkpoint: cannot load a tokenizer from {directory} ({_short(exc)}); it needs tokenizer files") from None
+    if max_length is not None:
+        _check_max_length(max_length, config, tokenizer, f"checkpoint {checkpoint!r}")
+    if config.model_type not in tf_auto.TFAutoModelForSequenceClassification._model_mapping._model_mapping:
+        raise _tf_class_error(config.model_type, checkpoint)
+
+    files = {p.name for p in directory.iterdir()}
+    if "tf_model.h5" in files or "tf_model.h5.index.json" in files:
+        model = tf_auto.TFAutoModelForSequenceClassification.from_pretrained(
+            directory, config=config, ignore_mismatched_sizes=True
+        )
+    elif "model.safetensors" in files:
+        model = _load_safetensors_without_torch(directory / "model.safetensors", config)
+    elif "model.safetensors.index.json" in files:
+        model = _load_safetensors_without_torch(directory / "model.safetensors.index.json", config)
+    elif "pytorch_model.bin" in files:
+        try:
+            import torch  # noqa: F401
+        except ImportError:
+            raise ModelError(
+                f"model.checkpoint: {directory} has only pytorch_model.bin, which needs PyTorch to read; "
+                "convert it to model.safetensors or install torch"
+            ) from None
+        model = tf_auto.TFAutoModelForSequenceClassification.from_pretrained(
+            directory, config=config, from_pt=True, ignore_mismatched_sizes=True
+        )
+    else:
+        raise ModelError(f"model.checkpoint: no TensorFlow or safetensors weights in {directory} (found {sorted(files)})")
+    model(model.dummy_inputs, training=False)
+    return model, tokenizer
+
+
+def _load_safetensors_without_torch(path: Path, config: Any):
+    """Work around transformers 4.x: its TF loader cannot read PyTorch safetensors without torch.
+
+    The direct ``from_pretrained`` path fails with "'safe_open' object is not
+    iterable"; reading the tensors with ``safetensors.numpy`` and handing them
+    to transformers' own PyTorch-to-TF name mapping gives the same weights.
+    """
+    from safetensors import safe_open
+    from safetensors.numpy import load_file
+
+    tf_auto = _transformers()
+    from transformers.modeling_tf_pytorch_utils import load_pytorch_state_dict_in_tf2_model
+
+    if path.name.endswith(".index.json"):
+        shards = sorted(set(json.loads(path.read_text())["weight_map"].values()))
+        files = [path.parent / s for s in shards]
+    else:
+        files = [path]
+    with safe_open(str(files[0]), framework="np") as handle:
+        fmt = (handle.metadata() or {}).get("format", "pt")
+    if fmt == "tf":
+        return tf_auto.TFAutoModelForSequenceClassification.from_pretrained(
+            path.parent, config=config, ignore_mismatched_sizes=True
+        )
+    state_dict: dict[str, Any] = {}
+    for file in files:
+        state_dict.update(load_file(str(file)))
+    model = tf_auto.TFAutoModelForSequenceClassification.from_config(config)
+    model(model.dummy_inputs, training=False)
+    load_pytorch_state_dict_in_tf2_model(model, state_dict, allow_missing_keys=True, ignore_mismatched_sizes=True, skip_logger_warnings=True)
+    return model
+
+
+# ---------------------------------------------------------------- from scratch
+def train_wordpiece_tokenizer(texts: Iterable[str], *, vocab_size: int = 8000, lowercase: bool = True, model_max_length: int = 512):
+    """Train a BERT-style WordPiece tokenizer on ``texts`` and return it as a ``BertTokenizerFast``.
+
+    Example:
+        >>> tok = train_wordpiece_tokenizer(["a small corpus", "of texts"], vocab_size=120)
+        >>> tok("a small text")["input_ids"][0] == tok.cls_token_id
+        True
+    """
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+
+    transformers = _transformers()
+    backend = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    backend.normalizer = normalizers.BertNormalizer(lowercase=lowercase, strip_accents=lowercase, clean_text=True, handle_chinese_chars=True)
+    backend.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS, show_progress=False)
+    backend.train_from_iterator((t for t in texts), trainer=trainer)
+    cls_id, sep_id = backend.token_to_id("[CLS]"), backend.token_to_id("[SEP]")
+    backend.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1", special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)]
+    )
+    backend.decoder = decoders.WordPiece()
+    return transformers.BertTokenizerFast(
+        tokenizer_object=backend,
+        do_lower_case=lowercase,
+        strip_accents=lowercase,
+        model_max_length=model_max_length,
+        unk_token="[UNK]",
+        sep_token="[SEP]",
+        pad_token="[PAD]",
+        cls_token="[CLS]",
+        mask_token="[MASK]",
+    )
+
+
+def _scratch_config(model_cfg: ModelConfig, vocab_size: int, pad_id: int, positions: int):
+    transformers = _transformers()
+    m = model_cfg
+    if m.architecture == "bert":
+        return transformers.BertConfig(
+            vocab_size=vocab_size, hidden_size=m.hidden_size, num_hidden_layers=m.num_layers,
+            num_attention_heads=m.num_heads, intermediate_size=m.intermediate_size,
+            hidden_dropout_prob=m.dropout, attention_probs_dropout_prob=m.dropout,
+            max_position_embeddings=positions, pad_token_id=pad_id,
+        )
+    if m.architecture == "distilbert":
+        return transformers.DistilBertConfig(
+            vocab_size=vocab_size, dim=m.hidden_size, n_layers=m.num_layers, n_heads=m.num_heads,
+            hidden_dim=m.intermediate_size, dropout=m.dropout, attention_dropout=m.dropout,
+            seq_classif_dropout=m.dropout, max_position_embeddings=positions, pad_token_id=pad_id,
+        )
+    if m.architecture == "electra":
+        return transformers.ElectraConfig(
+            vocab_size=vocab_size, embedding_size=m.hidden_size, hidden_size=m.hidden_size,
+            num_hidden_layers=m.num_layers, num_attention_heads=m.num_heads, intermediate_size=m.intermediate_size,
+            hidden_dropout_prob=m.dropout, attention_probs_dropout_prob=m.dropout,
+            max_position_embeddings=positions, pad_token_id=pad_id,
+        )
+    raise ModelError(f"model.architecture: unknown {m.architecture!r}")
+
+
+def build_from_scratch(model_cfg: ModelConfig, labels: LabelSpace, train_texts: Iterable[str]):
+    """A freshly initialised small model and a WordPiece tokenizer trained on ``train_texts``."""
+    transformers = _transformers()
+    positions = max(model_cfg.max_length, 128)
+    tokenizer = train_wordpiece_tokenizer(
+        train_texts, vocab_size=model_cfg.vocab_size, lowercase=model_cfg.lowercase, model_max_length=positions
+    )
+    config = _scratch_config(model_cfg, len(tokenizer), tokenizer.pad_token_id, positions)
+    for key, value in _label_kwargs(labels).items():
+        setattr(config, key, value)
+    model = transformers.TFAutoModelForSequenceClassification.from_config(config)
+    model(model.dummy_inputs, training=False)
+    return model, tokenizer
+
+
+# ---------------------------------------------------------------- save / load
+def save_pretrained(model, tokenizer, path: str | os.PathLike) -> Path:
+    """``save_pretrained`` of model and tokenizer into ``path``, swapped into place atomically."""
+    path = Path(path)
+    with atomic_directory(path) as tmp:
+        model.save_pretrained(tmp)
+        tokenizer.save_pretrained(tmp)
+    return path
+
+
+def load_pretrained_dir(path: str | os.PathLike):
+    """Load ``(model, tokenizer)`` saved by :func:`save_pretrained` (a run's ``model/``)."""
+    transformers = _transformers()
+    path = Path(path)
+    if not (path / "config.json").is_file():
+        from .errors import RunDirError
+
+        raise RunDirError(f"{path}: no saved model (config.json missing); is the run finished?")
+    model = transformers.TFAutoModelForSequenceClassification.from_pretrained(path)
+    tokenizer = transformers.AutoTokenizer.from_pretrained(path)
+    return model, tokenizer
+
+
+def _short(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:200]

@@ -1,0 +1,228 @@
+"""Use a finished run: predict labels for texts or whole files, and evaluate on labelled files.
+
+Files are read as memory-mapped Arrow and scored in chunks, so an input larger
+than memory is fine; the output is written to a temporary sibling and renamed
+into place when complete.
+
+Example:
+    >>> predictor = Predictor.from_run("runs/quickstart")                     # doctest: +SKIP
+    >>> predictor.predict(["Great value, works perfectly."])                   # doctest: +SKIP
+    ['positive']
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+import yaml
+
+from .atomic import atomic_file, atomic_write_json
+from .config import Config, config_from_dict
+from .data import clean_text, iter_table_batches, read_table
+from .errors import DataError, RunDirError
+from .evaluation import evaluate_predictions, softmax
+from .labels import LabelSpace, canonical_label
+
+__all__ = ["Predictor", "load_run_config", "predict_file", "evaluate_file", "OUTPUT_FORMATS"]
+
+OUTPUT_FORMATS = (".csv", ".tsv", ".jsonl", ".parquet")
+CHUNK_ROWS = 2048
+
+
+def load_run_config(run_dir: str | Path) -> Config:
+    """The resolved config a run was trained with (``run_dir/config.yaml``)."""
+    path = Path(run_dir) / "config.yaml"
+    if not Path(run_dir).is_dir():
+        raise RunDirError(f"{run_dir}: run directory not found; pass the directory `tfslm train` wrote (e.g. runs/quickstart)")
+    if not path.is_file():
+        raise RunDirError(f"{path}: missing; {run_dir} is not a tfslm run directory")
+    try:
+        return config_from_dict(yaml.safe_load(path.read_text(encoding="utf-8")), check=False)
+    except Exception as exc:
+        raise RunDirError(f"{path}: unreadable ({' '.join(str(exc).split())[:200]})") from None
+
+
+@dataclass
+class Predictor:
+    """A trained model with its tokenizer, label space and max_length, ready to score texts."""
+
+    model: Any
+    tokenizer: Any
+    labels: LabelSpace
+    max_length: int
+    batch_size: int = 32
+
+    @classmethod
+    def from_run(cls, run_dir: str | Path, *, batch_size: int = 32) -> "Predictor":
+        """Load ``run_dir/model``, ``labels.json`` and ``config.yaml`` of a finished run."""
+        from .modeling import load_pretrained_dir
+        from .train import is_finished_run
+
+        run_dir = Path(run_dir)
+        cfg = load_run_config(run_dir)
+        if not is_finished_run(run_dir):
+            raise RunDirError(f"{run_dir}: the run did not finish (no metrics.json); train it again before using it")
+        labels = LabelSpace.load(run_dir / "labels.json")
+        model, tokenizer = load_pretrained_dir(run_dir / "model")
+        return cls(model, tokenizer, labels, cfg.model.max_length, batch_size)
+
+    def __post_init__(self):
+        import tensorflow as tf
+
+        model = self.model
+
+        @tf.function(reduce_retracing=True)
+        def forward(features):
+            output = model(features, training=False)
+            return output.logits if hasattr(output, "logits") else output
+
+        self._forward = forward
+
+    def logits(self, texts: Sequence[str]) -> np.ndarray:
+        """Raw logits ``[len(texts), num_labels]``; texts are batched in length order to limit padding."""
+        texts = [clean_text(t) for t in texts]
+        out = np.zeros((len(texts), self.labels.num_labels), dtype=np.float32)
+        if not texts:
+            return out
+        lengths = [len(t) for t in texts]
+        order = np.argsort(lengths, kind="stable")
+        for start in range(0, len(order), self.batch_size):
+            idx = order[start:start + self.batch_size]
+            enc = self.tokenizer(
+                [texts[i] for i in idx], truncation=True, max_length=self.max_length, padding=True, return_tensors="tf"
+            )
+            out[idx] = self._forward(dict(enc)).numpy()
+        return out
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        """Softmax probabilities ``[len(texts), num_labels]``."""
+        return softmax(self.logits(texts)).astype(np.float32)
+
+    def predict(self, texts: Sequence[str]) -> list[str]:
+        """The most probable label name of each text."""
+        return self.labels.decode(self.logits(texts).argmax(axis=-1))
+
+
+def _probability_columns(labels: LabelSpace) -> list[str]:
+    return [f"prob_{name}" for name in labels.names]
+
+
+class _TableWriter:
+    """Append pandas chunks to a CSV/TSV/JSONL/Parquet file (already opened atomically)."""
+
+    def __init__(self, path: Path, handle):
+        self.suffix = path.suffix.lower()
+        self.handle = handle
+        self.first = True
+        self.parquet = None
+
+    def write(self, frame) -> None:
+        if self.suffix in (".csv", ".tsv"):
+            frame.to_csv(self.handle, index=False, header=self.first, sep="\t" if self.suffix == ".tsv" else ",", lineterminator="\n", quoting=csv.QUOTE_MINIMAL)
+        elif self.suffix == ".jsonl":
+            text = frame.to_json(orient="records", lines=True, force_ascii=False)
+            self.handle.write(text if text.endswith("\n") or not text else text + "\n")
+        else:
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            table = pa.Table.from_pandas(frame, preserve_index=False)
+            if self.parquet is None:
+                self.parquet = pq.ParquetWriter(self.handle, table.schema)
+            self.parquet.write_table(table)
+        self.first = False
+
+    def close(self) -> None:
+        if self.parquet is not None:
+            self.parquet.close()
+
+
+def _check_output(path: Path, input_path: Path) -> None:
+    if path.suffix.lower() not in OUTPUT_FORMATS:
+        raise DataError(f"{path}: unsupported output type {path.suffix or '(none)'!r}; use one of {', '.join(OUTPUT_FORMATS)}")
+    if path.exists() and path.resolve() == input_path.resolve():
+        raise DataError(f"{path}: output would overwrite the input; choose another --output file")
+    if not path.parent.exists():
+        raise DataError(f"{path.parent}: output directory does not exist; create it first")
+
+
+def predict_file(run_dir: str | Path, input_path: str | Path, output_path: str | Path, *, text_column: str | None = None, batch_size: int = 32) -> int:
+    """Score every row of ``input_path``; write the rows plus ``predicted_label`` and ``prob_<label>`` columns.
+
+    Args:
+        run_dir: a finished run directory.
+        input_path: CSV/TSV/JSON/JSONL/Parquet with the run's text column.
+        output_path: .csv, .tsv, .jsonl or .parquet; written atomically.
+        text_column: override the text column (default: the run's ``data.text_column``).
+        batch_size: rows per model call.
+
+    Returns:
+        the number of rows written.
+
+    Example:
+        >>> predict_file("runs/quickstart", "reviews.csv", "scored.csv")   # doctest: +SKIP
+        300
+    """
+    run_cfg = load_run_config(run_dir)
+    input_path, output_path = Path(input_path), Path(output_path)
+    _check_output(output_path, input_path)
+    column = text_column or run_cfg.data.text_column
+    read_table(input_path, encoding=run_cfg.data.encoding, columns=[column], what="--input")  # validate first
+    predictor = Predictor.from_run(run_dir, batch_size=batch_size)
+    prob_columns = _probability_columns(predictor.labels)
+    rows = 0
+    binary = output_path.suffix.lower() == ".parquet"
+    with atomic_file(output_path, "wb" if binary else "w") as handle:
+        writer = _TableWriter(output_path, handle)
+        for frame in iter_table_batches(input_path, batch_size=CHUNK_ROWS, encoding=run_cfg.data.encoding, columns=[column]):
+            probs = predictor.predict_proba(frame[column].tolist())
+            frame = frame.copy()
+            frame["predicted_label"] = predictor.labels.decode(probs.argmax(axis=-1))
+            for j, name in enumerate(prob_columns):
+                frame[name] = np.round(probs[:, j].astype(np.float64), 6)
+            writer.write(frame)
+            rows += len(frame)
+        writer.close()
+    return rows
+
+
+def evaluate_file(run_dir: str | Path, data_path: str | Path, *, output_path: str | Path | None = None, batch_size: int = 32) -> dict:
+    """Metrics of a finished run on a labelled file, written to JSON and returned.
+
+    Rows are read and cleaned with the run's data settings (columns, encoding,
+    ``on_bad_rows``); a label the model does not know is an error naming it.
+    The metrics go to ``output_path`` (default ``run_dir/evaluations/<file stem>.json``).
+
+    Example:
+        >>> evaluate_file("runs/quickstart", "other.csv")["accuracy"]   # doctest: +SKIP
+        0.87
+    """
+    run_dir, data_path = Path(run_dir), Path(data_path)
+    run_cfg = load_run_config(run_dir)
+    d = run_cfg.data
+    ds = read_table(data_path, encoding=d.encoding, columns=[d.text_column, d.label_column], what="--data")
+    texts = [clean_text(t) for t in ds[d.text_column]]
+    raw_labels = [canonical_label(v) for v in ds[d.label_column]]
+    bad = [i + 1 for i, (t, lab) in enumerate(zip(texts, raw_labels)) if not t or lab is None]
+    if bad and d.on_bad_rows == "error":
+        shown = ", ".join(map(str, bad[:5])) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
+        raise DataError(f"{data_path}: {len(bad)} row(s) with empty text or a missing label (rows {shown}); fix them or set data.on_bad_rows: skip in the run's config")
+    bad_rows = set(bad)
+    keep = [i for i in range(len(texts)) if (i + 1) not in bad_rows]
+    predictor = Predictor.from_run(run_dir, batch_size=batch_size)
+    y_true = predictor.labels.encode([raw_labels[i] for i in keep], where=str(data_path), rows=[i + 1 for i in keep])
+    logits = predictor.logits([texts[i] for i in keep])
+    metrics = evaluate_predictions(logits, np.asarray(y_true), predictor.labels, with_confusion=True)
+    metrics["file"] = str(data_path)
+    if bad:
+        metrics["skipped_rows"] = len(bad)
+    out = Path(output_path) if output_path else run_dir / "evaluations" / f"{data_path.stem}.json"
+    atomic_write_json(out, metrics)
+    metrics["output"] = str(out)
+    return metrics

@@ -1,0 +1,141 @@
+"""The main job: config -> data -> model -> fit -> evaluate -> a finished run directory.
+
+Example:
+    >>> result = train(load_config("configs/quickstart.yaml"))     # doctest: +SKIP
+    >>> result.metrics["validation"]["accuracy"]                    # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .atomic import atomic_write_json, atomic_write_text
+from .config import Config, config_to_dict
+from .errors import RunDirError
+
+__all__ = ["train", "TrainResult", "set_seed", "is_finished_run"]
+
+log = logging.getLogger("tfslm")
+
+FINISHED_MARKER = "metrics.json"  # written last: its presence means the run completed
+
+
+@dataclass
+class TrainResult:
+    """What :func:`train` produced."""
+
+    run_dir: Path
+    metrics: dict[str, Any]
+    history: dict[str, list]
+    model: Any
+    tokenizer: Any
+
+
+def set_seed(seed: int, deterministic: bool = True) -> None:
+    """Seed Python, NumPy and TensorFlow; with ``deterministic``, also make TF ops deterministic."""
+    import tensorflow as tf
+
+    tf.keras.utils.set_random_seed(seed)
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
+
+
+def is_finished_run(run_dir: str | Path) -> bool:
+    return (Path(run_dir) / FINISHED_MARKER).is_file()
+
+
+def _prepare_run_dir(run_dir: Path, overwrite: bool) -> None:
+    if run_dir.exists() and not run_dir.is_dir():
+        raise RunDirError(f"{run_dir}: exists and is not a directory; choose another output_dir/run_name")
+    if is_finished_run(run_dir):
+        if not overwrite:
+            raise RunDirError(
+                f"{run_dir}: holds a finished run; pass --overwrite to replace it, or set run_name to keep both"
+            )
+        # Un-mark it first: a crash from here on leaves a run that is clearly unfinished.
+        (run_dir / FINISHED_MARKER).unlink()
+    run_dir.mkdir(parents=True, exist_ok=True)
+
+
+def train(cfg: Config, *, overwrite: bool = False, verbose: int | str = "auto") -> TrainResult:
+    """Train, evaluate and save one run as configured; return its metrics and model.
+
+    Writes ``cfg.run_dir``: ``config.yaml``, ``labels.json``, ``model/``,
+    ``logs/history.csv``, TensorBoard events and, last, ``metrics.json``.
+
+    Args:
+        cfg: a validated config (see :func:`tfslm.load_config`).
+        overwrite: replace a finished run in the same directory.
+        verbose: Keras ``fit`` verbosity ("auto", 0, 1 or 2).
+
+    Example:
+        >>> result = train(load_config("configs/quickstart.yaml"), overwrite=True)   # doctest: +SKIP
+    """
+    from . import callbacks as cb
+    from .data import load_data
+    from .evaluation import evaluate_model
+    from .modeling import build_model, save_pretrained
+    from .optim import compile_model
+    from .pipeline import to_tf_datasets
+
+    started = time.time()
+    run_dir = cfg.run_dir
+    _prepare_run_dir(run_dir, overwrite)
+    set_seed(cfg.training.seed, cfg.training.deterministic)
+
+    data = load_data(cfg.data, seed=cfg.training.seed)
+    summary = data.summary()
+    log.info("data: %s", ", ".join(f"{s} {summary[s]['rows']} rows" for s in data.splits))
+    if data.skipped:
+        log.warning("skipped bad rows (data.on_bad_rows: skip): %s", data.skipped)
+    log.info("labels (%d, %s%s): %s", data.labels.num_labels, data.labels.kind, ", ordered" if data.labels.ordered else "", ", ".join(data.labels.names[:20]))
+
+    model, tokenizer = build_model(cfg.model, data.labels, train_texts=data["train"]["text"])
+    source = cfg.model.checkpoint or f"{cfg.model.architecture} from scratch"
+    log.info("model: %s (%s), %s parameters", type(model).__name__, source, f"{model.count_params():,}")
+
+    splits = ("train", "validation", "test") if "test" in data else ("train", "validation")
+    datasets_ = to_tf_datasets(data, model, tokenizer, batch_size=cfg.training.batch_size, max_length=cfg.model.max_length, splits=splits)
+    train_ds, val_ds = datasets_[0], datasets_[1]
+    steps_per_epoch = math.ceil(data["train"].num_rows / cfg.training.batch_size)
+    compile_model(model, cfg.training, steps_per_epoch=steps_per_epoch)
+
+    # The resolved config and label space go in first, so an interrupted run says what it was.
+    atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(config_to_dict(cfg), sort_keys=False, allow_unicode=True))
+    data.labels.save(run_dir / "labels.json")
+
+    callbacks = cb.default_callbacks(run_dir, val_ds, data.labels, cfg.training)
+    early_stopping = callbacks[1]
+    history = model.fit(train_ds, validation_data=val_ds, epochs=cfg.training.epochs, callbacks=callbacks, verbose=verbose)
+
+    metrics: dict[str, Any] = {"validation": evaluate_model(model, val_ds, data.labels, with_confusion=True)}
+    if "test" in data:
+        metrics["test"] = evaluate_model(model, datasets_[2], data.labels, with_confusion=True)
+    monitor, mode = cb.resolve_monitor(cfg.training, data.labels)
+    epochs_run = len(history.history.get("loss", []))
+    metrics.update(
+        {
+            "monitor": monitor,
+            "best_epoch": int(early_stopping.best_epoch) + 1,
+            "epochs_trained": epochs_run,
+            "early_stopped": bool(early_stopping.stopped_epoch),
+            "data": summary,
+            "labels": list(data.labels.names),
+            "model": {"source": source, "type": type(model).__name__, "parameters": int(model.count_params())},
+            "training": {"batch_size": cfg.training.batch_size, "steps_per_epoch": steps_per_epoch, "seed": cfg.training.seed},
+            "train_seconds": round(time.time() - started, 1),
+        }
+    )
+
+    save_pretrained(model, tokenizer, run_dir / "model")
+    atomic_write_json(run_dir / FINISHED_MARKER, metrics)
+    log.info("done in %.0fs: %s", metrics["train_seconds"], run_dir)
+    return TrainResult(run_dir=run_dir, metrics=metrics, history=dict(history.history), model=model, tokenizer=tokenizer)
