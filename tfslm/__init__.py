@@ -26,6 +26,7 @@ _LAZY = {
     # Heavy imports (TensorFlow, transformers) wait until first use.
     "build_model": ("modeling", "build_model"),
     "save_pretrained": ("modeling", "save_pretrained"),
+    "text_classification_pipeline": ("modeling", "text_classification_pipeline"),
     "to_tf_datasets": ("pipeline", "to_tf_datasets"),
     "to_tf_dataset": ("pipeline", "to_tf_dataset"),
     "compile_model": ("optim", "compile_model"),
@@ -33,11 +34,14 @@ _LAZY = {
     "default_callbacks": ("callbacks", "default_callbacks"),
     "ValidationMetrics": ("callbacks", "ValidationMetrics"),
     "evaluate_model": ("evaluation", "evaluate_model"),
-    "train": ("train", "train"),
-    "TrainResult": ("train", "TrainResult"),
+    "train": ("trainer", "train"),
+    "TrainResult": ("trainer", "TrainResult"),
     "Predictor": ("predict", "Predictor"),
     "predict_file": ("predict", "predict_file"),
     "evaluate_file": ("predict", "evaluate_file"),
+    "export_saved_model": ("export", "export_saved_model"),
+    "write_model_card": ("card", "write_model_card"),
+    "push_run": ("hub", "push_run"),
 }
 
 __all__ = [

@@ -12,7 +12,9 @@ import sys
 import warnings
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# 3 hides TF's C++ INFO/WARNING/ERROR chatter (e.g. "oneDNN supports DT_INT64 only
+# with AVX-512"); real failures still surface as Python exceptions. `--debug` lowers it.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 # transformers warns on every import that its TF classes are deprecated: we know.
 warnings.filterwarnings("ignore", message=".*TensorFlow and JAX classes are deprecated.*")
 

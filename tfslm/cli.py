@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import sys
 import traceback
 from typing import Sequence
@@ -50,6 +51,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", required=True, help="output .csv, .tsv, .jsonl or .parquet (input rows + predictions)")
     p.add_argument("--text-column", help="text column of the input (default: the run's data.text_column)")
     p.add_argument("--batch-size", type=int, default=32)
+    p = sub.add_parser("export", parents=[common], help="write a run's SavedModel (raw-text and token-id signatures)")
+    p.add_argument("run_dir", help="a run directory written by `tfslm train`")
+    p.add_argument("--output", help="SavedModel directory (default RUN_DIR/saved_model)")
+
+    p = sub.add_parser("push", parents=[common], help="upload a run to a Hugging Face Hub repository (token from HF_TOKEN)")
+    p.add_argument("run_dir", help="a run directory written by `tfslm train`")
+    p.add_argument("--repo-id", required=True, help="owner/name of the Hub repository (created if missing)")
+    p.add_argument("--private", action="store_true", help="create the repository as private")
+    p.add_argument("--revision", help="branch to push to (created if missing; default main)")
+    p.add_argument("--commit-message", help="commit message (default: 'Upload tfslm run <name>')")
     return parser
 
 
@@ -72,7 +83,7 @@ def _setup_logging(debug: bool) -> None:
 
 def _cmd_train(args) -> int:
     from .config import load_config
-    from .train import train
+    from .trainer import train
 
     cfg = load_config(args.config, args.overrides)
     verbose = args.verbose if args.verbose == "auto" else int(args.verbose)
@@ -103,6 +114,32 @@ def _cmd_predict(args) -> int:
     return 0
 
 
+def _cmd_export(args) -> int:
+    from .export import export_saved_model
+    from .predict import Predictor
+
+    predictor = Predictor.from_run(args.run_dir)
+    output = args.output or f"{args.run_dir.rstrip('/')}/saved_model"
+    info = export_saved_model(predictor.model, predictor.tokenizer, list(predictor.labels.names), predictor.max_length, output)
+    if info.get("note"):
+        print(f"note: {info['note']}")
+    print(f"SavedModel written to {output} (signatures: {', '.join(info['signatures'])})")
+    return 0
+
+
+def _cmd_push(args) -> int:
+    from pathlib import Path
+
+    from .card import write_model_card
+    from .hub import push_run
+
+    if Path(args.run_dir, "metrics.json").is_file() and not Path(args.run_dir, "README.md").is_file():
+        write_model_card(args.run_dir)
+    url = push_run(args.run_dir, args.repo_id, private=args.private, revision=args.revision, commit_message=args.commit_message)
+    print(f"pushed {args.run_dir} to {url}")
+    return 0
+
+
 def _check_batch_size(value: int) -> None:
     if value < 1:
         from .errors import ConfigError
@@ -115,7 +152,13 @@ def _print_metrics(metrics: dict, title: str) -> None:
     print(f"{title}: {json.dumps(shown)}")
 
 
-COMMANDS = {"train": _cmd_train, "evaluate": _cmd_evaluate, "predict": _cmd_predict}
+COMMANDS = {
+    "train": _cmd_train,
+    "evaluate": _cmd_evaluate,
+    "predict": _cmd_predict,
+    "export": _cmd_export,
+    "push": _cmd_push,
+}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -125,6 +168,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return 2
     debug = bool(getattr(args, "debug", False))
+    if debug and "tensorflow" not in sys.modules:
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0"
     try:
         _env.import_tensorflow(quiet=not debug)
         _setup_logging(debug)

@@ -30,6 +30,8 @@ __all__ = [
     "DataConfig",
     "ModelConfig",
     "TrainingConfig",
+    "ExportConfig",
+    "HubConfig",
     "load_config",
     "config_from_dict",
     "config_to_dict",
@@ -94,12 +96,31 @@ class TrainingConfig:
 
 
 @dataclass
+class ExportConfig:
+    """What ``tfslm train`` exports besides ``model/``."""
+
+    saved_model: bool = True
+
+
+@dataclass
+class HubConfig:
+    """Push the finished run to a Hub repository (the token comes from HF_TOKEN, never from here)."""
+
+    push: bool = False
+    repo_id: str | None = None
+    private: bool = False
+    revision: str | None = None
+
+
+@dataclass
 class Config:
     """A whole run: data, model, training, and where its run directory goes."""
 
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     training: TrainingConfig = field(default_factory=TrainingConfig)
+    export: ExportConfig = field(default_factory=ExportConfig)
+    hub: HubConfig = field(default_factory=HubConfig)
     output_dir: str = "runs"
     run_name: str | None = None
 
@@ -109,7 +130,13 @@ class Config:
         return Path(self.output_dir) / (self.run_name or "run")
 
 
-SECTIONS: dict[str, type] = {"data": DataConfig, "model": ModelConfig, "training": TrainingConfig}
+SECTIONS: dict[str, type] = {
+    "data": DataConfig,
+    "model": ModelConfig,
+    "training": TrainingConfig,
+    "export": ExportConfig,
+    "hub": HubConfig,
+}
 TOP_LEVEL_KEYS = ("output_dir", "run_name")
 
 
@@ -259,6 +286,8 @@ def validate(cfg: Config) -> Config:
         )
     if t.seed < 0:
         raise ConfigError(f"training.seed: expected a non-negative integer, got {t.seed}")
+    if cfg.hub.push and not cfg.hub.repo_id:
+        raise ConfigError("hub.repo_id: required when hub.push is true; give owner/name")
     if cfg.run_name is not None and (not cfg.run_name or "/" in cfg.run_name or cfg.run_name in (".", "..")):
         raise ConfigError(f"run_name: expected a plain directory name, got {cfg.run_name!r}")
     return cfg

@@ -178,6 +178,8 @@ def read_table(path: str | os.PathLike, *, encoding: str = "utf-8", columns: Seq
         with _quiet_datasets():
             ds = datasets.load_dataset(builder, data_files=str(path.resolve()), split="train", **kwargs)
     except Exception as exc:  # datasets wraps parser errors in its own types
+        if "corresponds to no data" in str(exc):
+            raise DataError(f"{path}: has no data rows (from {what}); add rows below the header") from None
         raise DataError(f"{path}: cannot read as {builder.upper()} ({_root_cause(exc)}); check the file format") from None
     if ds.num_rows == 0:
         raise DataError(f"{path}: has no data rows (from {what}); add rows below the header")
@@ -195,20 +197,23 @@ def _check_encoding(path: Path, encoding: str, chunk_size: int = 1 << 20) -> Non
     import codecs
 
     decoder = codecs.getincrementaldecoder(encoding)()
-    offset = 0
+    offset, lines = 0, 0
     with open(path, "rb") as handle:
         while True:
             chunk = handle.read(chunk_size)
             try:
                 decoder.decode(chunk, final=not chunk)
             except UnicodeDecodeError as exc:
+                start = max(0, min(exc.start, len(chunk)))
+                line = lines + chunk[:start].count(b"\n") + 1
                 raise DataError(
-                    f"{path}: not valid {encoding} text (byte 0x{exc.object[exc.start]:02x} at offset {offset + exc.start}); "
+                    f"{path}: not valid {encoding} text (byte 0x{exc.object[exc.start]:02x} on line {line}, offset {offset + exc.start}); "
                     "re-save it as UTF-8 or set data.encoding (e.g. latin-1, cp1252)"
                 ) from None
             if not chunk:
                 return
             offset += len(chunk)
+            lines += chunk.count(b"\n")
 
 
 def _root_cause(exc: BaseException) -> str:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections import Counter
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
@@ -26,9 +27,11 @@ __all__ = [
     "load_checkpoint",
     "build_from_scratch",
     "train_wordpiece_tokenizer",
+    "wordpiece_vocabulary",
     "load_pretrained_dir",
     "save_pretrained",
     "max_length_limit",
+    "text_classification_pipeline",
 ]
 
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
@@ -201,22 +204,69 @@ def _load_safetensors_without_torch(path: Path, config: Any):
 
 
 # ---------------------------------------------------------------- from scratch
-def train_wordpiece_tokenizer(texts: Iterable[str], *, vocab_size: int = 8000, lowercase: bool = True, model_max_length: int = 512):
-    """Train a BERT-style WordPiece tokenizer on ``texts`` and return it as a ``BertTokenizerFast``.
+def wordpiece_vocabulary(words: "Counter[str]", vocab_size: int, alphabet: Iterable[str] = ()) -> list[str]:
+    """A WordPiece vocabulary chosen deterministically from word counts.
+
+    Why not ``tokenizers.trainers.WordPieceTrainer``: it breaks ties between
+    equally frequent merges in hash-map order, which Rust randomises per
+    process, so the same texts gave different vocabularies (and so different
+    models) from run to run. Here every character (and its ``##`` form) is in,
+    then whole words, word-initial prefixes and ``##`` suffixes fill the rest,
+    ranked by the tokens they save (count x (length - 1)), ties by the piece.
 
     Example:
-        >>> tok = train_wordpiece_tokenizer(["a small corpus", "of texts"], vocab_size=120)
+        >>> wordpiece_vocabulary(Counter({"running": 3, "jumping": 2}), 40)[:7]
+        ['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]', 'g', 'i']
+    """
+    chars = sorted(set(alphabet) | {c for word in words for c in word})
+    vocab = SPECIAL_TOKENS + chars + ["##" + c for c in chars]
+    taken = set(vocab)
+    saved: Counter = Counter()
+    for word, count in words.items():
+        for end in range(2, min(len(word), 16) + 1):  # the word itself and its prefixes
+            saved[word[:end]] += count * (end - 1)
+        for start in range(1, len(word) - 1):  # "##" suffixes of 2..8 characters
+            piece = word[start:]
+            if 2 <= len(piece) <= 8:
+                saved["##" + piece] += count * (len(piece) - 1)
+    ranked = sorted((p for p in saved if p not in taken), key=lambda p: (-saved[p], p))
+    return vocab + ranked[: max(0, vocab_size - len(vocab))]
+
+
+def train_wordpiece_tokenizer(
+    texts: Iterable[str],
+    *,
+    vocab_size: int = 8000,
+    lowercase: bool = True,
+    model_max_length: int = 512,
+    model_input_names: Sequence[str] = ("input_ids", "token_type_ids", "attention_mask"),
+):
+    """Build a BERT-style WordPiece tokenizer from ``texts``; returns a ``BertTokenizerFast``.
+
+    BERT's normaliser (lower-casing and accent stripping when ``lowercase``)
+    and pre-tokeniser come from the ``tokenizers`` library; the vocabulary is
+    chosen by :func:`wordpiece_vocabulary`, the same for the same texts on every run.
+
+    Example:
+        >>> tok = train_wordpiece_tokenizer(["a small corpus", "of texts"], vocab_size=300)
         >>> tok("a small text")["input_ids"][0] == tok.cls_token_id
         True
     """
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
 
     transformers = _transformers()
-    backend = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    backend.normalizer = normalizers.BertNormalizer(lowercase=lowercase, strip_accents=lowercase, clean_text=True, handle_chinese_chars=True)
-    backend.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS, show_progress=False)
-    backend.train_from_iterator((t for t in texts), trainer=trainer)
+    normalizer = normalizers.BertNormalizer(lowercase=lowercase, strip_accents=lowercase, clean_text=True, handle_chinese_chars=True)
+    pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    words: Counter = Counter()
+    for text in texts:
+        words.update(w for w, _ in pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(text)))
+    # Every printable ASCII character is in the vocabulary, so punctuation or a
+    # digit missing from the training texts never becomes [UNK] at prediction time.
+    alphabet = [chr(c) for c in range(33, 127) if not (lowercase and chr(c).isupper())]
+    vocab = wordpiece_vocabulary(words, vocab_size, alphabet)
+    backend = Tokenizer(models.WordPiece({t: i for i, t in enumerate(vocab)}, unk_token="[UNK]"))
+    backend.normalizer = normalizer
+    backend.pre_tokenizer = pre_tokenizer
     cls_id, sep_id = backend.token_to_id("[CLS]"), backend.token_to_id("[SEP]")
     backend.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1", special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)]
@@ -232,6 +282,7 @@ def train_wordpiece_tokenizer(texts: Iterable[str], *, vocab_size: int = 8000, l
         pad_token="[PAD]",
         cls_token="[CLS]",
         mask_token="[MASK]",
+        model_input_names=list(model_input_names),
     )
 
 
@@ -265,8 +316,11 @@ def build_from_scratch(model_cfg: ModelConfig, labels: LabelSpace, train_texts: 
     """A freshly initialised small model and a WordPiece tokenizer trained on ``train_texts``."""
     transformers = _transformers()
     positions = max(model_cfg.max_length, 128)
+    # DistilBERT takes no token_type_ids; the saved tokenizer must not produce them.
+    input_names = ("input_ids", "attention_mask") if model_cfg.architecture == "distilbert" else ("input_ids", "token_type_ids", "attention_mask")
     tokenizer = train_wordpiece_tokenizer(
-        train_texts, vocab_size=model_cfg.vocab_size, lowercase=model_cfg.lowercase, model_max_length=positions
+        train_texts, vocab_size=model_cfg.vocab_size, lowercase=model_cfg.lowercase, model_max_length=positions,
+        model_input_names=input_names,
     )
     config = _scratch_config(model_cfg, len(tokenizer), tokenizer.pad_token_id, positions)
     for key, value in _label_kwargs(labels).items():
@@ -301,3 +355,21 @@ def load_pretrained_dir(path: str | os.PathLike):
 
 def _short(exc: BaseException) -> str:
     return " ".join(str(exc).split())[:200]
+
+
+def text_classification_pipeline(model_dir: str | os.PathLike, **kwargs):
+    """``transformers.pipeline("text-classification", framework="tf")`` that works without PyTorch.
+
+    Works around transformers 4.57: ``pipeline(..., framework="tf")`` with its
+    default ``dtype="auto"`` evaluates ``hasattr(torch, dtype)`` and fails with
+    ``NameError: name 'torch' is not defined`` when PyTorch is not installed;
+    ``dtype=None`` skips that branch. (Test: tests/test_modeling.py::test_upstream_pipeline_needs_dtype_none.)
+
+    Example:
+        >>> classify = text_classification_pipeline("runs/quickstart/model")   # doctest: +SKIP
+        >>> classify("Works great.")                                           # doctest: +SKIP
+        [{'label': 'positive', 'score': 0.97}]
+    """
+    transformers = _transformers()
+    kwargs.setdefault("dtype", None)
+    return transformers.pipeline("text-classification", model=os.fspath(model_dir), framework="tf", **kwargs)

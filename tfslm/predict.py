@@ -62,7 +62,7 @@ class Predictor:
     def from_run(cls, run_dir: str | Path, *, batch_size: int = 32) -> "Predictor":
         """Load ``run_dir/model``, ``labels.json`` and ``config.yaml`` of a finished run."""
         from .modeling import load_pretrained_dir
-        from .train import is_finished_run
+        from .trainer import is_finished_run
 
         run_dir = Path(run_dir)
         cfg = load_run_config(run_dir)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import math
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -69,7 +68,9 @@ def train(cfg: Config, *, overwrite: bool = False, verbose: int | str = "auto") 
     """Train, evaluate and save one run as configured; return its metrics and model.
 
     Writes ``cfg.run_dir``: ``config.yaml``, ``labels.json``, ``model/``,
-    ``logs/history.csv``, TensorBoard events and, last, ``metrics.json``.
+    ``logs/history.csv``, TensorBoard events, ``saved_model/``, then
+    ``metrics.json`` (the run is finished) and the model card ``README.md``;
+    with ``hub.push`` it then pushes the run.
 
     Args:
         cfg: a validated config (see :func:`tfslm.load_config`).
@@ -136,6 +137,22 @@ def train(cfg: Config, *, overwrite: bool = False, verbose: int | str = "auto") 
     )
 
     save_pretrained(model, tokenizer, run_dir / "model")
+    if cfg.export.saved_model:
+        from .export import export_saved_model
+
+        info = export_saved_model(model, tokenizer, list(data.labels.names), cfg.model.max_length, run_dir / "saved_model")
+        if info.get("note"):
+            log.warning("saved_model: %s", info["note"])
+        metrics["saved_model"] = {k: info[k] for k in ("signatures", "in_graph_tokenizer") if k in info}
     atomic_write_json(run_dir / FINISHED_MARKER, metrics)
+    from .card import write_model_card
+
+    write_model_card(run_dir)
     log.info("done in %.0fs: %s", metrics["train_seconds"], run_dir)
+    if cfg.hub.push:
+        # The run is complete on disk before any network call: a failed push loses nothing.
+        from .hub import push_run
+
+        url = push_run(run_dir, cfg.hub.repo_id, private=cfg.hub.private, revision=cfg.hub.revision)
+        log.info("pushed to %s", url)
     return TrainResult(run_dir=run_dir, metrics=metrics, history=dict(history.history), model=model, tokenizer=tokenizer)

@@ -1,0 +1,84 @@
+"""Shared test setup: offline, quiet TensorFlow, isolated caches, tiny generated tables."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["HF_DATASETS_OFFLINE"] = "1"
+os.environ["TOKENIZERS_PARALLELISM"] = "false"
+
+import csv
+import random
+import tempfile
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+MINILM = SHARED / "models" / "all-MiniLM-L6-v2"
+ESSAYS = SHARED / "data" / "essay-br" / "development.csv"
+
+# datasets caches Arrow files next to a per-session cache, never in the user's home.
+_CACHE = tempfile.mkdtemp(prefix="tfslm-test-cache-")
+os.environ["HF_DATASETS_CACHE"] = os.path.join(_CACHE, "datasets")
+os.environ["HF_HOME"] = os.path.join(_CACHE, "hf")
+
+needs_minilm = pytest.mark.skipif(not MINILM.is_dir(), reason=f"{MINILM} absent (../shared not beside the repo)")
+needs_essays = pytest.mark.skipif(not ESSAYS.is_file(), reason=f"{ESSAYS} absent (../shared not beside the repo)")
+
+_WORDS = {
+    "sports": ["match", "goal", "team", "coach", "league", "striker", "season", "stadium"],
+    "science": ["atom", "experiment", "theory", "lab", "molecule", "physics", "data", "research"],
+    "food": ["recipe", "oven", "flavour", "dinner", "spice", "bread", "kitchen", "sauce"],
+}
+_FILLER = ["the", "a", "today", "really", "we", "saw", "about", "new", "great", "this", "and", "very"]
+
+
+def make_rows(n: int, seed: int = 0, labels=("sports", "science", "food")) -> list[dict]:
+    """Short texts whose topic words give the label away (plus filler), deterministic."""
+    rng = random.Random(seed)
+    rows = []
+    for i in range(n):
+        label = labels[i % len(labels)]
+        words = rng.sample(_WORDS[label], 3) + rng.sample(_FILLER, rng.randint(2, 7))
+        rng.shuffle(words)
+        rows.append({"text": " ".join(words).capitalize() + ".", "label": label})
+    return rows
+
+
+def write_csv(path: Path, rows: list[dict], fieldnames=None, delimiter=",") -> Path:
+    fieldnames = fieldnames or list(rows[0].keys())
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=fieldnames, delimiter=delimiter)
+        writer.writeheader()
+        writer.writerows(rows)
+    return path
+
+
+def tiny_config_dict(tmp_path: Path, train_file: Path, **sections) -> dict:
+    """A config for a 2-layer, hidden-32 BERT trained from scratch: seconds on 2 cores."""
+    cfg = {
+        "output_dir": str(tmp_path / "runs"),
+        "run_name": "tiny",
+        "data": {"train_file": str(train_file), "validation_split": 0.2},
+        "model": {
+            "architecture": "bert", "max_length": 32, "vocab_size": 400, "hidden_size": 32,
+            "num_layers": 2, "num_heads": 2, "intermediate_size": 64,
+        },
+        "training": {"epochs": 2, "batch_size": 16, "learning_rate": 3e-3, "warmup_ratio": 0.1},
+    }
+    for name, values in sections.items():
+        if isinstance(values, dict):
+            cfg.setdefault(name, {}).update(values)
+        else:
+            cfg[name] = values
+    return cfg
+
+
+@pytest.fixture
+def train_csv(tmp_path) -> Path:
+    return write_csv(tmp_path / "train.csv", make_rows(120, seed=1))

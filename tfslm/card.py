@@ -1,0 +1,579 @@
+"""The model card of a run directory: ``README.md`` in the Hugging Face Hub format.
+
+:func:`build_model_card` reads what ``tfslm train`` (and ``tfslm export``) left
+in a run directory -- ``config.yaml``, ``labels.json``, ``metrics.json`` and,
+when present, ``saved_model/assets.extra/tfslm_export.json`` -- and fills a
+short Jinja template through ``huggingface_hub.ModelCard.from_template``. The
+YAML front matter (``ModelCardData``) carries the library, tags, base model,
+data sets and the validation/test results as ``model-index`` eval results, so
+the Hub shows them; the body has the label table, the training config, the data
+summary, the results and how to call the model from transformers and from
+TensorFlow alone.
+
+The config in the card never holds secrets: every key whose name contains
+``token``, ``secret``, ``password`` or ``key`` (any case, any depth) is left
+out, and so is any value that equals a secret-looking environment variable.
+
+Example:
+    >>> path = write_model_card("runs/quickstart")  # doctest: +SKIP
+    >>> huggingface_hub.ModelCard.load(path).data.eval_results[0].metric_value  # doctest: +SKIP
+    0.9133333333333333
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any, Mapping
+
+from tfslm.atomic import atomic_write_text
+from tfslm.errors import RunDirError
+
+__all__ = ["build_model_card", "write_model_card", "scrub_secrets", "SECRET_WORDS"]
+
+SECRET_WORDS = ("token", "secret", "password", "key")
+CARD_TAGS = ["tfslm", "tensorflow", "keras", "text-classification"]
+SPLITS = ("train", "validation", "test")
+EVAL_SPLITS = ("validation", "test")
+_DATA_EXTENSIONS = (".csv", ".tsv", ".json", ".jsonl", ".parquet", ".txt", ".arrow", ".gz", ".zip")
+_HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}(/[A-Za-z0-9_.-]{1,96})?$")
+_HUB_DATASET_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}/[A-Za-z0-9_.-]{1,96}$")
+
+# (metrics.json key, model-index metric type, display name, metric args)
+_METRICS = (
+    ("accuracy", "accuracy", "Accuracy", None),
+    ("macro_f1", "f1", "Macro F1", {"average": "macro"}),
+    ("qwk", "cohen_kappa", "QWK (quadratic weighted kappa)", {"weights": "quadratic"}),
+    ("mae", "mae", "MAE", None),
+)
+
+TEMPLATE = """---
+{{ card_data }}
+---
+
+# {{ title }}
+
+{{ summary }}
+
+## Labels
+
+| id | name | train | validation | test |
+|---:|------|------:|-----------:|-----:|
+{% for row in label_rows -%}
+| {{ row.id }} | {{ row.name }} | {{ row.train }} | {{ row.validation }} | {{ row.test }} |
+{% endfor %}
+## Training config
+
+Secrets (any key containing token, secret, password or key) are left out.
+
+```yaml
+{{ config_yaml }}
+```
+
+## Data
+
+| split | file | rows | skipped rows |
+|-------|------|-----:|-------------:|
+{% for row in data_rows -%}
+| {{ row.split }} | {{ row.file }} | {{ row.rows }} | {{ row.skipped }} |
+{% endfor %}
+## Results
+
+| metric |{% for split in result_splits %} {{ split }} |{% endfor %}
+|--------|{% for split in result_splits %}------:|{% endfor %}
+{% for row in result_rows -%}
+| {{ row.name }} |{% for value in row["values"] %} {{ value }} |{% endfor %}
+{% endfor %}
+{% for fact in run_facts -%}
+- {{ fact }}
+{% endfor %}
+{%- for cm in confusion_matrices %}
+Confusion matrix, {{ cm.split }} (rows: true label, columns: predicted):
+
+| true / predicted |{% for name in cm.names %} {{ name }} |{% endfor %}
+|---|{% for name in cm.names %}---:|{% endfor %}
+{% for row in cm.rows -%}
+| {{ row.name }} |{% for value in row["values"] %} {{ value }} |{% endfor %}
+{% endfor %}
+{%- endfor %}
+## How to use with transformers
+
+```python
+from transformers import AutoTokenizer, TFAutoModelForSequenceClassification, pipeline
+
+tokenizer = AutoTokenizer.from_pretrained("{{ model_ref }}")
+model = TFAutoModelForSequenceClassification.from_pretrained("{{ model_ref }}")
+inputs = tokenizer([{{ example_text }}], return_tensors="tf", padding=True, truncation=True, max_length={{ max_length }})
+label_id = int(model(**inputs).logits.numpy().argmax(-1)[0])
+print(model.config.id2label[label_id])
+
+# dtype=None: transformers 4.57 otherwise asks for PyTorch to pick a dtype
+classifier = pipeline("text-classification", model="{{ model_ref }}", framework="tf", dtype=None)
+print(classifier([{{ example_text }}]))
+```
+{% if saved_model %}
+## How to call the SavedModel from TensorFlow only
+
+The `saved_model/` folder needs TensorFlow{% if consumer_imports %} and {% for name in consumer_imports %}`{{ name }}`{% if not loop.last %}, {% endif %}{% endfor %}{% endif %}, not tfslm or transformers.
+{%- if export_note %}
+
+Note: {{ export_note }}
+{%- endif %}
+
+```python
+import tensorflow as tf
+{% for name in consumer_imports -%}
+import {{ name }}  # registers the tokenizer ops
+{% endfor %}
+m = tf.saved_model.load("saved_model")
+{% if text_signature -%}
+out = m.signatures["serving_default"](text=tf.constant([{{ example_text }}]))
+print(out["label"], out["probabilities"])
+{%- else -%}
+# this SavedModel takes token ids; make them with the tokenizer saved next to the model
+from transformers import AutoTokenizer
+tokenizer = AutoTokenizer.from_pretrained("{{ model_ref }}")
+enc = tokenizer([{{ example_text }}], return_tensors="tf", padding=True, truncation=True, max_length={{ max_length }})
+out = m.signatures["serving_default"](
+    input_ids=tf.cast(enc["input_ids"], tf.int32),
+    attention_mask=tf.cast(enc["attention_mask"], tf.int32),
+)
+print(out["label"], out["probabilities"])
+{%- endif %}
+```
+{% if signatures %}
+Signatures: {% for name in signatures %}`{{ name }}`{% if not loop.last %}, {% endif %}{% endfor %}.
+{% endif %}
+Inspect the inputs and outputs of every signature with:
+
+```bash
+saved_model_cli show --all --dir saved_model
+```
+{% endif %}
+---
+
+Trained with tfslm (TensorFlow/Keras).
+"""
+
+
+# ---------------------------------------------------------------- reading
+
+
+def _read_json(path: Path, required: bool) -> Any:
+    if not path.is_file():
+        if required:
+            raise RunDirError(f"{path}: missing; is {path.parent} a finished tfslm run directory?")
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise RunDirError(f"{path}: cannot read JSON: {_one_line(exc)}") from None
+
+
+def _read_yaml(path: Path) -> Any:
+    import yaml
+
+    if not path.is_file():
+        raise RunDirError(f"{path}: missing; is {path.parent} a tfslm run directory?")
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise RunDirError(f"{path}: cannot read YAML: {_one_line(exc)}") from None
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+def _section(mapping: Any, key: str) -> dict:
+    value = mapping.get(key) if isinstance(mapping, Mapping) else None
+    return value if isinstance(value, dict) else {}
+
+
+# ---------------------------------------------------------------- secrets
+
+
+def _secret_env_values() -> set[str]:
+    """Values of environment variables whose names look secret (HF_TOKEN, ..._API_KEY)."""
+    return {
+        value
+        for name, value in os.environ.items()
+        if any(word in name.lower() for word in SECRET_WORDS) and len(value) >= 6
+    }
+
+
+def scrub_secrets(value: Any, _env: set[str] | None = None) -> Any:
+    """Copy ``value`` without keys naming a secret (any depth) and without secret env values.
+
+    Example:
+        >>> scrub_secrets({"hub": {"repo_id": "a/b", "token": "hf_x"}, "API_KEY": 1})
+        {'hub': {'repo_id': 'a/b'}}
+    """
+    env = _secret_env_values() if _env is None else _env
+    if isinstance(value, Mapping):
+        out = {}
+        for key, item in value.items():
+            if any(word in str(key).lower() for word in SECRET_WORDS):
+                continue
+            if isinstance(item, str) and any(secret in item for secret in env):
+                continue
+            out[key] = scrub_secrets(item, env)
+        return out
+    if isinstance(value, (list, tuple)):
+        return [scrub_secrets(item, env) for item in value if not (isinstance(item, str) and any(s in item for s in env))]
+    return value
+
+
+# ---------------------------------------------------------------- hub ids
+
+
+def _looks_local(name: str) -> bool:
+    return (
+        name.startswith(("/", ".", "~", "tfslm:"))
+        or "\\" in name
+        or ".." in name
+        or os.path.exists(os.path.expanduser(name))
+    )
+
+
+def hub_model_id(checkpoint: Any) -> str | None:
+    """``checkpoint`` when it names a Hub model (``owner/name`` or a legacy ``name``), else None."""
+    if not isinstance(checkpoint, str) or not checkpoint.strip():
+        return None
+    name = checkpoint.strip()
+    if name.startswith("hf://"):
+        name = name[len("hf://"):]
+    if _looks_local(name) or "--" in name or not _HUB_ID.match(name):
+        return None
+    return name
+
+
+def hub_dataset_id(data_file: Any) -> str | None:
+    """The Hub dataset id a data file names (``hf://datasets/owner/name/...`` or ``owner/name``), else None."""
+    if not isinstance(data_file, str) or not data_file.strip():
+        return None
+    name = data_file.strip()
+    if name.startswith("hf://datasets/"):
+        parts = name[len("hf://datasets/"):].split("/")
+        if len(parts) >= 2:
+            candidate = f"{parts[0]}/{parts[1].split('@')[0]}"
+            return candidate if _HUB_DATASET_ID.match(candidate) else None
+        return None
+    if _looks_local(name) or name.lower().endswith(_DATA_EXTENSIONS) or not _HUB_DATASET_ID.match(name):
+        return None
+    return name
+
+
+# ---------------------------------------------------------------- formatting
+
+
+def _cell(value: Any) -> str:
+    """Text safe inside a markdown table cell."""
+    if value is None:
+        return "–"
+    return str(value).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
+
+
+def _number(value: Any) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, bool):
+        return str(value)
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return f"{value:.4f}"
+    return _cell(value)
+
+
+def _file_label(name: Any) -> str:
+    if not isinstance(name, str) or not name:
+        return "–"
+    return f"`{name}`"
+
+
+# ---------------------------------------------------------------- card
+
+
+def _eval_results(metrics: dict, data_cfg: dict, run_name: str):
+    from huggingface_hub import EvalResult
+
+    results = []
+    for split in EVAL_SPLITS:
+        split_metrics = _section(metrics, split)
+        if not split_metrics:
+            continue
+        data_file = data_cfg.get(f"{split}_file")
+        if split == "validation" and not data_file and data_cfg.get("train_file"):
+            data_file = data_cfg.get("train_file")  # validation was split off the training file
+        dataset_id = hub_dataset_id(data_file)
+        if dataset_id:
+            dataset_type = dataset_name = dataset_id
+        elif isinstance(data_file, str) and data_file:
+            dataset_type = data_file.rsplit("/", 1)[-1].split(":", 1)[-1]
+            dataset_name = f"{run_name} {split} data ({dataset_type})"
+        else:
+            dataset_type = "local"
+            dataset_name = f"{run_name} {split} data"
+        for key, metric_type, display, args in _METRICS:
+            value = split_metrics.get(key)
+            if not isinstance(value, (int, float)) or isinstance(value, bool):
+                continue
+            results.append(
+                EvalResult(
+                    task_type="text-classification",
+                    task_name="Text Classification",
+                    dataset_type=dataset_type,
+                    dataset_name=dataset_name,
+                    dataset_split=split,
+                    metric_type=metric_type,
+                    metric_name=f"{display} ({split})",
+                    metric_value=float(value),
+                    metric_args=args,
+                )
+            )
+    return results
+
+
+def _summary(run_name: str, cfg: dict, labels: dict, metrics: dict, base_model: str | None) -> str:
+    data_cfg, model_cfg = _section(cfg, "data"), _section(cfg, "model")
+    names = [str(n) for n in labels.get("names") or metrics.get("labels") or []]
+    kind = labels.get("kind") or "categorical"
+    ordered = bool(labels.get("ordered"))
+    checkpoint = model_cfg.get("checkpoint")
+    if base_model:
+        source = f"fine-tuned from [`{base_model}`](https://huggingface.co/{base_model})"
+    elif checkpoint:
+        source = f"fine-tuned from the local checkpoint `{checkpoint}`"
+    else:
+        architecture = model_cfg.get("architecture") or _section(metrics, "model").get("type") or "a small transformer"
+        source = f"trained from scratch with the {architecture} architecture"
+    model_info = _section(metrics, "model")
+    size = ""
+    if isinstance(model_info.get("parameters"), int):
+        kind_of = f"`{model_info['type']}`, " if model_info.get("type") else ""
+        size = f" ({kind_of}{model_info['parameters']:,} parameters)"
+    shown = ", ".join(f"`{n}`" for n in names)
+    text_column = data_cfg.get("text_column") or "text"
+    if kind == "numeric":
+        task = (
+            f"It reads the `{text_column}` column and predicts a score on a numeric, "
+            f"{'ordered ' if ordered else ''}scale of {len(names)} levels ({' < '.join(f'`{n}`' for n in names)}); "
+            "besides accuracy and macro F1 it is judged by quadratic weighted kappa (QWK) and mean absolute error (MAE)."
+        )
+    else:
+        task = (
+            f"It reads the `{text_column}` column and predicts one of {len(names)} "
+            f"{'ordered ' if ordered else ''}categorical labels: {shown}."
+        )
+    return f"`{run_name}` is a text classifier {source}{size} with tfslm, TensorFlow and Keras. {task}"
+
+
+def _label_rows(labels: dict, metrics: dict) -> list[dict]:
+    names = [str(n) for n in labels.get("names") or metrics.get("labels") or []]
+    id2label = labels.get("id2label") if isinstance(labels.get("id2label"), dict) else {}
+    if id2label:
+        pairs = sorted(((int(k), str(v)) for k, v in id2label.items()), key=lambda kv: kv[0])
+    else:
+        pairs = list(enumerate(names))
+    data = _section(metrics, "data")
+    rows = []
+    for label_id, name in pairs:
+        row = {"id": label_id, "name": _cell(name)}
+        for split in SPLITS:
+            split_info = _section(data, split)
+            per_label = split_info.get("per_label") if isinstance(split_info.get("per_label"), dict) else None
+            row[split] = _number(per_label.get(name, 0)) if per_label is not None else "–"
+        rows.append(row)
+    return rows
+
+
+def _data_rows(cfg: dict, metrics: dict) -> list[dict]:
+    data_cfg, data = _section(cfg, "data"), _section(metrics, "data")
+    skipped = data.get("skipped_rows") if isinstance(data.get("skipped_rows"), dict) else {}
+    rows = []
+    for split in SPLITS:
+        info = _section(data, split)
+        data_file = data_cfg.get(f"{split}_file")
+        if not info and not data_file:
+            continue
+        if split == "validation" and not data_file and data_cfg.get("validation_split"):
+            shown_file = f"{data_cfg['validation_split']} of the training file"
+        else:
+            shown_file = _file_label(data_file)
+        rows.append(
+            {
+                "split": split,
+                "file": _cell(shown_file) if not shown_file.startswith("`") else shown_file.replace("|", "\\|"),
+                "rows": _number(info.get("rows")),
+                "skipped": _number(skipped.get(split, 0)),
+            }
+        )
+    return rows
+
+
+def _result_tables(metrics: dict, label_names: list[str]) -> tuple[list[str], list[dict], list[dict]]:
+    splits = [s for s in EVAL_SPLITS if _section(metrics, s)]
+    rows = []
+    for key, display in (
+        ("loss", "Loss"),
+        ("accuracy", "Accuracy"),
+        ("macro_f1", "Macro F1"),
+        ("qwk", "QWK"),
+        ("mae", "MAE"),
+        ("num_examples", "Examples"),
+    ):
+        values = [_section(metrics, s).get(key) for s in splits]
+        if all(v is None for v in values):
+            continue
+        rows.append({"name": display, "values": [_number(v) for v in values]})
+    matrices = []
+    for split in splits:
+        matrix = _section(metrics, split).get("confusion_matrix")
+        if not (isinstance(matrix, list) and matrix and len(matrix) == len(label_names)):
+            continue
+        matrices.append(
+            {
+                "split": split,
+                "names": [_cell(n) for n in label_names],
+                "rows": [
+                    {"name": _cell(name), "values": [_number(v) for v in row]}
+                    for name, row in zip(label_names, matrix)
+                ],
+            }
+        )
+    return splits, rows, matrices
+
+
+def _run_facts(metrics: dict) -> list[str]:
+    facts = []
+    if metrics.get("best_epoch") is not None:
+        monitor = f" (by `{metrics['monitor']}`)" if metrics.get("monitor") else ""
+        facts.append(f"Best epoch: {metrics['best_epoch']}{monitor}")
+    if metrics.get("epochs_trained") is not None:
+        stopped = " (stopped early)" if metrics.get("early_stopped") else ""
+        facts.append(f"Epochs trained: {metrics['epochs_trained']}{stopped}")
+    if isinstance(metrics.get("train_seconds"), (int, float)):
+        facts.append(f"Training time: {metrics['train_seconds']:.1f} s")
+    return facts
+
+
+def build_model_card(run_dir: str | os.PathLike):
+    """Build the ``huggingface_hub.ModelCard`` of ``run_dir`` from its files (nothing is written).
+
+    Raises:
+        RunDirError: ``run_dir`` is missing, or lacks ``config.yaml``, ``labels.json``
+            or ``metrics.json``, or one of them cannot be parsed.
+    """
+    import yaml
+    from huggingface_hub import ModelCard, ModelCardData
+
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise RunDirError(f"{run_dir}: run directory not found")
+    cfg = _read_yaml(run_dir / "config.yaml")
+    if not isinstance(cfg, dict):
+        raise RunDirError(f"{run_dir / 'config.yaml'}: expected a mapping at the top level")
+    labels = _read_json(run_dir / "labels.json", required=True)
+    metrics = _read_json(run_dir / "metrics.json", required=True)
+    if not isinstance(labels, dict):
+        raise RunDirError(f"{run_dir / 'labels.json'}: expected a JSON object")
+    if not isinstance(metrics, dict):
+        raise RunDirError(f"{run_dir / 'metrics.json'}: expected a JSON object")
+
+    env_secrets = _secret_env_values()
+    safe_cfg = scrub_secrets(cfg, env_secrets)
+    data_cfg, model_cfg = _section(safe_cfg, "data"), _section(safe_cfg, "model")
+    run_name = str(safe_cfg.get("run_name") or run_dir.name)
+    label_names = [str(n) for n in labels.get("names") or metrics.get("labels") or []]
+
+    base_model = hub_model_id(model_cfg.get("checkpoint"))
+    dataset_ids = []
+    for split in SPLITS:
+        dataset_id = hub_dataset_id(data_cfg.get(f"{split}_file"))
+        if dataset_id and dataset_id not in dataset_ids:
+            dataset_ids.append(dataset_id)
+    eval_results = _eval_results(metrics, data_cfg, run_name)
+    metric_ids = []
+    for result in eval_results:
+        if result.metric_type not in metric_ids:
+            metric_ids.append(result.metric_type)
+
+    card_data = ModelCardData(
+        library_name="transformers",
+        tags=list(CARD_TAGS),
+        pipeline_tag="text-classification",
+        model_name=run_name,
+        base_model=base_model,
+        datasets=dataset_ids or None,
+        metrics=metric_ids or None,
+        eval_results=eval_results or None,
+    )
+
+    hub_cfg = _section(safe_cfg, "hub")
+    repo_id = hub_cfg.get("repo_id") if isinstance(hub_cfg.get("repo_id"), str) else None
+    if repo_id:
+        model_ref = repo_id
+    else:
+        model_ref = f"{safe_cfg.get('output_dir') or run_dir.parent.name or '.'}/{run_name}/model".lstrip("/")
+
+    saved_model_dir = run_dir / "saved_model"
+    export_info = _read_json(saved_model_dir / "assets.extra" / "tfslm_export.json", required=False)
+    export_info = export_info if isinstance(export_info, dict) else None
+    if export_info is not None:
+        signatures = [str(s) for s in export_info.get("signatures") or []]
+        text_signature = bool(export_info.get("in_graph_tokenizer"))
+        consumer_imports = [str(s) for s in export_info.get("consumer_imports") or []]
+        export_note = export_info.get("note")
+    else:
+        # No record of the export: assume the usual raw-text signature; saved_model_cli tells for sure.
+        signatures, text_signature, consumer_imports = [], True, ["tensorflow_text"]
+        export_note = (
+            "assets.extra/tfslm_export.json is missing, so this assumes the raw-text signature; "
+            "check the signatures with saved_model_cli below"
+        )
+
+    config_yaml = yaml.safe_dump(safe_cfg, sort_keys=False, allow_unicode=True, default_flow_style=False).rstrip()
+    result_splits, result_rows, confusion = _result_tables(metrics, label_names)
+    example = json.dumps("An example text to classify.")
+    max_length = model_cfg.get("max_length") if isinstance(model_cfg.get("max_length"), int) else 128
+
+    card = ModelCard.from_template(
+        card_data,
+        template_str=TEMPLATE,
+        title=run_name,
+        summary=_summary(run_name, safe_cfg, labels, metrics, base_model),
+        label_rows=_label_rows(labels, metrics),
+        config_yaml=config_yaml,
+        data_rows=_data_rows(safe_cfg, metrics),
+        result_splits=result_splits,
+        result_rows=result_rows,
+        run_facts=_run_facts(metrics),
+        confusion_matrices=confusion,
+        model_ref=model_ref,
+        example_text=example,
+        max_length=max_length,
+        saved_model=saved_model_dir.is_dir(),
+        signatures=signatures,
+        text_signature=text_signature,
+        consumer_imports=consumer_imports,
+        export_note=export_note,
+    )
+    text = str(card)
+    leaked = [secret for secret in env_secrets if secret in text]
+    if leaked:  # e.g. a label name or file path that happens to equal a secret
+        for secret in leaked:
+            text = text.replace(secret, "<redacted>")
+        card = ModelCard(text)
+    return card
+
+
+def write_model_card(run_dir: str | os.PathLike) -> Path:
+    """Write ``run_dir/README.md`` (Hub model-card format) atomically from the run's files; return its path."""
+    card = build_model_card(run_dir)
+    path = Path(run_dir) / "README.md"
+    text = str(card)
+    atomic_write_text(path, text if text.endswith("\n") else text + "\n")
+    return path
