@@ -36,15 +36,16 @@ class ValidationMetrics(tf.keras.callbacks.Callback):
         prefix: prefix of the log keys.
     """
 
-    def __init__(self, validation_data, labels: LabelSpace, prefix: str = "val_"):
+    def __init__(self, validation_data, labels: LabelSpace, prefix: str = "val_", task=None):
         super().__init__()
         self.validation_data = validation_data
         self.labels = labels
+        self.task = task
         self.prefix = prefix
         self.history: list[dict] = []
 
     def on_epoch_end(self, epoch, logs=None):
-        metrics = evaluate_model(self.model, self.validation_data, self.labels)
+        metrics = evaluate_model(self.model, self.validation_data, self.labels, task=self.task)
         metrics.pop("num_examples", None)
         if logs is not None:
             for key, value in metrics.items():
@@ -52,16 +53,20 @@ class ValidationMetrics(tf.keras.callbacks.Callback):
         self.history.append({"epoch": epoch + 1, **metrics})
 
 
-def resolve_monitor(training: TrainingConfig, labels: LabelSpace) -> tuple[str, str]:
-    """``(monitor, mode)``: ``auto`` watches val_qwk for ordered labels, val_macro_f1 otherwise."""
+def resolve_monitor(training: TrainingConfig, labels: LabelSpace, task=None) -> tuple[str, str]:
+    """``(monitor, mode)``: ``auto`` watches val_qwk for ordered labels and scores on a grid,
+    val_mae for scores without a grid (no ``data.score_step``), val_macro_f1 otherwise."""
     monitor = training.monitor
     if monitor == "auto":
-        monitor = "val_qwk" if labels.ordered else "val_macro_f1"
+        if task is not None and task.is_regression:
+            monitor = "val_qwk" if task.score_step else "val_mae"
+        else:
+            monitor = "val_qwk" if labels.ordered else "val_macro_f1"
     mode = "min" if any(word in monitor for word in _LOWER_IS_BETTER) else "max"
     return monitor, mode
 
 
-def default_callbacks(run_dir, validation_data, labels: LabelSpace, training: TrainingConfig) -> list:
+def default_callbacks(run_dir, validation_data, labels: LabelSpace, training: TrainingConfig, task=None) -> list:
     """The callbacks ``tfslm train`` uses, for your own ``model.fit``.
 
     Whole-set validation metrics, early stopping on ``training.monitor`` that
@@ -73,16 +78,17 @@ def default_callbacks(run_dir, validation_data, labels: LabelSpace, training: Tr
         validation_data: the validation ``tf.data.Dataset``.
         labels: the label space.
         training: the ``training`` config section.
+        task: the :class:`~tfslm.tasks.Task` (``data.task``); None for classification.
     """
     logs = Path(run_dir) / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     tensorboard_dir = logs / "tensorboard"
     if tensorboard_dir.exists():  # events of an earlier, unfinished attempt would mix in
         shutil.rmtree(tensorboard_dir)
-    monitor, mode = resolve_monitor(training, labels)
+    monitor, mode = resolve_monitor(training, labels, task)
     patience = training.early_stopping_patience or training.epochs + 1
     return [
-        ValidationMetrics(validation_data, labels),
+        ValidationMetrics(validation_data, labels, task=task),
         tf.keras.callbacks.EarlyStopping(
             monitor=monitor, mode=mode, patience=patience, restore_best_weights=True, verbose=1
         ),

@@ -43,6 +43,9 @@ ARCHITECTURES = ("bert", "distilbert", "electra")
 SCHEDULES = ("linear", "cosine", "polynomial", "constant")
 LABEL_TYPES = ("auto", "categorical", "numeric")
 BAD_ROW_POLICIES = ("error", "skip")
+PROBLEM_TYPES = ("single_label_classification", "ordinal", "regression", "multi_target_regression")
+ORDINAL_DECODINGS = ("argmax", "expected_value")
+LONG_TEXT_POLICIES = ("truncate", "chunk")
 RESOURCE_SCHEME = "tfslm:"
 
 
@@ -61,6 +64,16 @@ class DataConfig:
     ordered: bool | None = None
     on_bad_rows: str = "error"
     encoding: str = "utf-8"
+    # Scores (see tfslm.tasks): range and grid of the original scale, list-valued
+    # targets, derived total, and bands for classifying scores.
+    score_range: list[float] | None = None
+    score_step: float | None = None
+    target_names: list[str] | None = None
+    derive_total: bool = False
+    bins: list[float] | None = None
+    bin_width: float | None = None
+    long_text: str = "truncate"
+    chunk_stride: int = 128
 
 
 @dataclass
@@ -77,6 +90,8 @@ class ModelConfig:
     intermediate_size: int = 512
     dropout: float = 0.1
     lowercase: bool = True
+    problem_type: str = "single_label_classification"
+    ordinal_decoding: str = "argmax"
 
 
 @dataclass
@@ -248,6 +263,8 @@ def validate(cfg: Config) -> Config:
     except LookupError:
         raise ConfigError(f"data.encoding: unknown encoding {d.encoding!r}; use e.g. utf-8, latin-1, cp1252") from None
 
+    _validate_task(d, m)
+
     if bool(m.checkpoint) == bool(m.architecture):
         raise ConfigError(
             "model: set exactly one of model.checkpoint (a hub id or local directory to fine-tune) "
@@ -282,7 +299,7 @@ def validate(cfg: Config) -> Config:
     if t.monitor != "auto" and not (t.monitor.startswith("val_") or t.monitor == "loss"):
         raise ConfigError(
             f"training.monitor: got {t.monitor!r}; use auto or a validation metric: "
-            "val_loss, val_accuracy, val_macro_f1, val_qwk"
+            "val_loss, val_accuracy, val_macro_f1, val_qwk, val_mae, val_rmse"
         )
     if t.seed < 0:
         raise ConfigError(f"training.seed: expected a non-negative integer, got {t.seed}")
@@ -291,6 +308,61 @@ def validate(cfg: Config) -> Config:
     if cfg.run_name is not None and (not cfg.run_name or "/" in cfg.run_name or cfg.run_name in (".", "..")):
         raise ConfigError(f"run_name: expected a plain directory name, got {cfg.run_name!r}")
     return cfg
+
+
+def _numbers(key: str, values: list) -> list[float]:
+    out = []
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+            raise ConfigError(f"{key}: expected a list of numbers, got item {v!r}")
+        out.append(float(v))
+    return out
+
+
+def _validate_task(d: DataConfig, m: ModelConfig) -> None:
+    """Cross-field rules of the score keys (see tfslm.tasks)."""
+    _choice("model.problem_type", m.problem_type, PROBLEM_TYPES)
+    _choice("model.ordinal_decoding", m.ordinal_decoding, ORDINAL_DECODINGS)
+    _choice("data.long_text", d.long_text, LONG_TEXT_POLICIES)
+    if d.chunk_stride < 1:
+        raise ConfigError(f"data.chunk_stride: expected an integer >= 1, got {d.chunk_stride}")
+    regression = m.problem_type in ("regression", "multi_target_regression")
+    if d.score_range is not None:
+        d.score_range = _numbers("data.score_range", d.score_range)
+        if len(d.score_range) != 2 or not d.score_range[0] < d.score_range[1]:
+            raise ConfigError(f"data.score_range: expected [low, high] with low < high, got {d.score_range}")
+    if d.score_step is not None and not (d.score_step > 0 and math.isfinite(d.score_step)):
+        raise ConfigError(f"data.score_step: expected a positive number, got {d.score_step}")
+    if regression and d.score_range is None:
+        raise ConfigError(
+            f"data.score_range: required for model.problem_type {m.problem_type} (targets are scaled to [0, 1] "
+            "by it); give [low, high], e.g. [0, 1000] (per target for multi_target_regression, e.g. [0, 200])"
+        )
+    if m.problem_type == "multi_target_regression":
+        if not d.target_names or len(d.target_names) < 2:
+            raise ConfigError(
+                "data.target_names: multi_target_regression needs the names of the label cell's parts "
+                "(at least 2), e.g. [c1, c2, c3, c4, c5] for a cell like \"[120, 160, 120, 160, 80]\""
+            )
+    elif d.target_names is not None:
+        raise ConfigError(f"data.target_names: only used with model.problem_type multi_target_regression, got {m.problem_type}")
+    if d.target_names is not None and len(set(d.target_names)) != len(d.target_names):
+        raise ConfigError(f"data.target_names: duplicate names in {d.target_names}")
+    if d.derive_total and m.problem_type != "multi_target_regression":
+        raise ConfigError("data.derive_total: only used with model.problem_type multi_target_regression")
+    if d.bins is not None and d.bin_width is not None:
+        raise ConfigError("data.bins and data.bin_width: set one of them (band edges, or a band width)")
+    if d.bins is not None or d.bin_width is not None:
+        if regression:
+            raise ConfigError("data.bins/data.bin_width: bands are classes; use them with single_label_classification or ordinal")
+        if d.labels is not None:
+            raise ConfigError("data.labels: not used with data.bins/bin_width (the bands are the labels)")
+    if d.bins is not None:
+        d.bins = _numbers("data.bins", d.bins)
+        if len(d.bins) < 3 or any(b <= a for a, b in zip(d.bins, d.bins[1:])):
+            raise ConfigError(f"data.bins: expected at least 3 increasing band edges (2 bands), got {d.bins}")
+    if d.bin_width is not None and not (d.bin_width > 0 and math.isfinite(d.bin_width)):
+        raise ConfigError(f"data.bin_width: expected a positive number, got {d.bin_width}")
 
 
 def _positive(key: str, value: int, minimum: int = 1) -> None:

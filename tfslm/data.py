@@ -56,6 +56,7 @@ class TextData:
     dataset: Any  # datasets.DatasetDict
     labels: LabelSpace
     skipped: dict[str, int] = field(default_factory=dict)
+    task: Any = None  # tfslm.tasks.Task; None means single-label classification
 
     def __getitem__(self, split: str):
         return self.dataset[split]
@@ -70,6 +71,15 @@ class TextData:
     def summary(self) -> dict[str, Any]:
         """Row counts per split and per label, and how many bad rows were skipped."""
         out: dict[str, Any] = {}
+        if self.task is not None and self.task.is_regression:
+            for split, ds in self.dataset.items():
+                scaled = np.asarray(ds["label"], dtype=np.float64).reshape(ds.num_rows, -1)
+                values = self.task.unscale(scaled, round_to_grid=False).sum(axis=1)
+                out[split] = {"rows": ds.num_rows, "score_mean": round(float(values.mean()), 3),
+                              "score_min": float(values.min()), "score_max": float(values.max())}
+            if self.skipped:
+                out["skipped_rows"] = dict(self.skipped)
+            return out
         for split, ds in self.dataset.items():
             counts = np.bincount(np.asarray(ds["label"], dtype=np.int64), minlength=self.labels.num_labels)
             out[split] = {"rows": ds.num_rows, "per_label": dict(zip(self.labels.names, counts.tolist()))}
@@ -255,12 +265,13 @@ def _rows_text(rows: Sequence[int], limit: int = 5) -> str:
     return shown + (f" and {len(rows) - limit} more" if len(rows) > limit else "")
 
 
-def _clean_split(ds, cfg: DataConfig, path: Path, what: str):
+def _clean_split(ds, cfg: DataConfig, path: Path, what: str, task=None):
     """Return (dataset with columns text/label_name, skipped count); bad rows raise or are dropped."""
+    to_label = task.label_cell if task is not None else canonical_label
 
     def clean(batch, indices):
         texts = [clean_text(t) for t in batch[cfg.text_column]]
-        labels = [canonical_label(v) for v in batch[cfg.label_column]]
+        labels = [to_label(v) for v in batch[cfg.label_column]]
         return {"text": texts, "label_name": labels, "row": [i + 1 for i in indices]}
 
     with _quiet_datasets():
@@ -340,7 +351,57 @@ def stratified_split(label_ids: Sequence[int], fraction: float, seed: int) -> tu
     return np.sort(np.concatenate(train_idx)), np.sort(np.concatenate(val_idx))
 
 
-def load_data(cfg: DataConfig, *, seed: int = 42) -> TextData:
+def _regression_targets(cleaned, task, path: Path, label_column: str) -> np.ndarray:
+    """The ``[rows, targets]`` scores of a cleaned split, checked against the task."""
+    rows, values = cleaned["row"], cleaned["label_name"]
+    n = task.num_targets
+    wrong = [(r, v) for r, v in zip(rows, values) if len(v) != n]
+    if wrong:
+        what = f"{n} numbers (one per data.target_names: {', '.join(task.target_names)})" if n > 1 else "one number"
+        raise DataError(
+            f"{path}: column {label_column!r} row {wrong[0][0]} holds {wrong[0][1]}; expected {what}"
+            + (f" ({len(wrong)} such rows)" if len(wrong) > 1 else "")
+            + ("; for list-valued cells use model.problem_type: multi_target_regression with data.target_names" if n == 1 else "")
+        )
+    array = np.asarray(values, dtype=np.float64).reshape(len(values), n)
+    low, high = task.score_range
+    outside = [r for r, v in zip(rows, array) if (v < low).any() or (v > high).any()]
+    if outside:
+        raise DataError(
+            f"{path}: {len(outside)} score(s) in column {label_column!r} outside data.score_range [{low:g}, {high:g}] "
+            f"(rows {_rows_text(outside)}); fix them or widen data.score_range"
+        )
+    return array
+
+
+def _headline(task, targets: np.ndarray) -> np.ndarray:
+    """The score metrics headline: the single target, or the total of several."""
+    return targets.sum(axis=1) if targets.shape[1] > 1 else targets[:, 0]
+
+
+def _regression_labels(task, targets: np.ndarray) -> LabelSpace:
+    """The score grid as a label space (for QWK, confusion and labels.json)."""
+    multi_total = task.num_targets > 1 and task.derive_total
+    grid = task.grid(total=multi_total)
+    if grid is not None:
+        names = [canonical_label(float(v)) for v in grid]
+    else:
+        source = _headline(task, targets) if (task.num_targets == 1 or multi_total) else targets.reshape(-1)
+        names = sorted({canonical_label(float(v)) for v in source}, key=float)
+    return LabelSpace(tuple(names), kind="numeric", ordered=True)
+
+
+def _strata(task, targets: np.ndarray) -> np.ndarray:
+    """Stratification keys for the validation split: headline score on its grid, else deciles."""
+    head = _headline(task, targets)
+    step = task.score_step
+    if step:
+        return np.floor(head / step + 0.5).astype(np.int64)
+    edges = np.quantile(head, np.linspace(0, 1, 11)[1:-1])
+    return np.searchsorted(edges, head, side="right")
+
+
+def load_data(cfg: DataConfig, *, seed: int = 42, task=None) -> TextData:
     """Read, clean, label and split the configured files.
 
     Returns a :class:`TextData` whose ``dataset`` is a ``DatasetDict`` with
@@ -350,6 +411,10 @@ def load_data(cfg: DataConfig, *, seed: int = 42) -> TextData:
     Args:
         cfg: the ``data`` section of the config.
         seed: seeds the validation split when there is no validation file.
+        task: a :class:`tfslm.tasks.Task` (``Task.from_config(cfg)``); default:
+            single-label classification (with the bands of ``data.bins``/``bin_width``).
+            For regression tasks the ``label`` column holds the targets scaled to
+            [0, 1] (float32, or a list of them per row), and ``labels`` is the score grid.
 
     Example:
         >>> data = load_data(DataConfig(train_file="tfslm:quickstart_train.csv"))   # doctest: +SKIP
@@ -358,6 +423,15 @@ def load_data(cfg: DataConfig, *, seed: int = 42) -> TextData:
     """
     import datasets
 
+    from .tasks import Task, band_label_space
+
+    if task is None:
+        task = Task(
+            bins=tuple(cfg.bins) if cfg.bins else None, bin_width=cfg.bin_width,
+            score_range=tuple(cfg.score_range) if cfg.score_range else None, score_step=cfg.score_step,
+        )
+    if task.is_regression:
+        return _load_regression(cfg, seed, task)
     columns = [cfg.text_column, cfg.label_column]
     files = {"train": cfg.train_file, "validation": cfg.validation_file, "test": cfg.test_file}
     keys = {"train": "data.train_file", "validation": "data.validation_file", "test": "data.test_file"}
@@ -367,15 +441,19 @@ def load_data(cfg: DataConfig, *, seed: int = 42) -> TextData:
             continue
         path = resolve_path(name)
         raw = read_table(path, encoding=cfg.encoding, columns=columns, what=keys[split])
-        cleaned[split], n_bad = _clean_split(raw, cfg, path, keys[split])
+        cleaned[split], n_bad = _clean_split(raw, cfg, path, keys[split], task)
         if n_bad:
             skipped[split] = n_bad
-        if cfg.label_type == "numeric":
+        if cfg.label_type == "numeric" and not task.has_bands:
             _check_numeric(cleaned[split], path, cfg.label_column)
 
-    labels = LabelSpace.infer(
-        cleaned["train"]["label_name"], declared=cfg.labels, label_type=cfg.label_type, ordered=cfg.ordered
-    )
+    ordered = True if task.is_ordered else cfg.ordered
+    if task.has_bands:
+        labels = band_label_space(task, cleaned["train"]["label_name"], ordered=True)
+    else:
+        labels = LabelSpace.infer(
+            cleaned["train"]["label_name"], declared=cfg.labels, label_type=cfg.label_type, ordered=ordered
+        )
     encoded = {split: _encode(ds, labels, resolve_path(files[split])) for split, ds in cleaned.items()}
     if "validation" not in encoded:
         train_idx, val_idx = stratified_split(encoded["train"]["label"], cfg.validation_split, seed)
@@ -387,7 +465,45 @@ def load_data(cfg: DataConfig, *, seed: int = 42) -> TextData:
         full = encoded["train"]
         encoded["train"], encoded["validation"] = full.select(train_idx), full.select(val_idx)
     ordered = {k: encoded[k] for k in ("train", "validation", "test") if k in encoded}
-    return TextData(datasets.DatasetDict(ordered), labels, skipped)
+    return TextData(datasets.DatasetDict(ordered), labels, skipped, task)
+
+
+def _load_regression(cfg: DataConfig, seed: int, task) -> TextData:
+    """:func:`load_data` for regression tasks: float targets scaled to [0, 1]."""
+    import datasets
+
+    columns = [cfg.text_column, cfg.label_column]
+    files = {"train": cfg.train_file, "validation": cfg.validation_file, "test": cfg.test_file}
+    keys = {"train": "data.train_file", "validation": "data.validation_file", "test": "data.test_file"}
+    splits, targets, skipped = {}, {}, {}
+    for split, name in files.items():
+        if not name:
+            continue
+        path = resolve_path(name)
+        raw = read_table(path, encoding=cfg.encoding, columns=columns, what=keys[split])
+        cleaned, n_bad = _clean_split(raw, cfg, path, keys[split], task)
+        if n_bad:
+            skipped[split] = n_bad
+        targets[split] = _regression_targets(cleaned, task, path, cfg.label_column)
+        splits[split] = cleaned.remove_columns(["label_name", "row"])
+    labels = _regression_labels(task, targets["train"])
+    feature = datasets.Value("float32") if task.num_targets == 1 else datasets.Sequence(datasets.Value("float32"), length=task.num_targets)
+    encoded = {}
+    for split, ds in splits.items():
+        scaled = task.scale(targets[split]).astype(np.float32)
+        column = scaled[:, 0].tolist() if task.num_targets == 1 else scaled.tolist()
+        encoded[split] = ds.add_column("label", column).cast_column("label", feature)
+    if "validation" not in encoded:
+        train_idx, val_idx = stratified_split(_strata(task, targets["train"]), cfg.validation_split, seed)
+        if len(val_idx) == 0:
+            raise DataError(
+                f"{resolve_path(cfg.train_file)}: too few rows ({encoded['train'].num_rows}) to split off a validation set; "
+                "add rows, raise data.validation_split, or give data.validation_file"
+            )
+        full = encoded["train"]
+        encoded["train"], encoded["validation"] = full.select(train_idx), full.select(val_idx)
+    ordered = {k: encoded[k] for k in ("train", "validation", "test") if k in encoded}
+    return TextData(datasets.DatasetDict(ordered), labels, skipped, task)
 
 
 # ---------------------------------------------------------------- tokenizing

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from .labels import LabelSpace
-from .metrics import classification_metrics, confusion_matrix
+from .metrics import classification_metrics, confusion_matrix, grid_ids, score_metrics
 
 __all__ = ["collect_predictions", "evaluate_predictions", "softmax", "evaluate_model"]
 
@@ -41,14 +41,30 @@ def collect_predictions(model, dataset) -> tuple[np.ndarray, np.ndarray]:
         labels.append(np.asarray(y))
     if not logits:
         return np.zeros((0, 0), dtype=np.float32), np.zeros((0,), dtype=np.int64)
-    return np.concatenate(logits).astype(np.float32), np.concatenate(labels).astype(np.int64)
+    y = np.concatenate(labels)
+    # Class ids stay integers; regression targets (scaled scores) stay floats.
+    y = y.astype(np.int64) if np.issubdtype(y.dtype, np.integer) else y.astype(np.float32)
+    return np.concatenate(logits).astype(np.float32), y
 
 
-def evaluate_predictions(logits: np.ndarray, y_true: np.ndarray, labels: LabelSpace, *, with_confusion: bool = False) -> dict:
-    """Cross-entropy loss plus accuracy, macro-F1 (and QWK/MAE for ordered/numeric labels)."""
+def evaluate_predictions(logits: np.ndarray, y_true: np.ndarray, labels: LabelSpace, *, with_confusion: bool = False, task=None) -> dict:
+    """Loss and the metric set of the task.
+
+    Classification: cross-entropy, accuracy, macro-F1 (plus QWK, adjacent
+    agreement, MAE and RMSE for ordered/numeric labels). Regression (``task``
+    a regression :class:`~tfslm.tasks.Task`, ``y_true`` the scaled targets):
+    MSE on the scaled targets, then MAE/RMSE on the original scale and, on the
+    score grid, QWK, exact and adjacent agreement; multi-target runs add
+    ``<target>_mae`` etc. per target, and the headline metrics are those of the
+    total (``derive_total``) or the mean over targets.
+    """
+    if task is not None and task.is_regression:
+        return _evaluate_scores(logits, y_true, labels, task, with_confusion)
     probs = softmax(logits)
     y_true = np.asarray(y_true, dtype=np.int64)
     y_pred = probs.argmax(axis=-1)
+    if task is not None and task.problem_type == "ordinal" and len(y_true):
+        y_pred = task.decode(logits, labels)["label_id"]
     picked = probs[np.arange(len(y_true)), y_true]
     out = {"loss": float(-np.mean(np.log(np.clip(picked, 1e-12, 1.0)))) if len(y_true) else 0.0}
     out.update(classification_metrics(y_true, y_pred, labels.num_labels, ordered=labels.ordered, values=labels.values))
@@ -58,7 +74,36 @@ def evaluate_predictions(logits: np.ndarray, y_true: np.ndarray, labels: LabelSp
     return out
 
 
-def evaluate_model(model, dataset, labels: LabelSpace, *, with_confusion: bool = False) -> dict:
+def _evaluate_scores(logits, y_true, labels: LabelSpace, task, with_confusion: bool) -> dict:
+    logits = np.asarray(logits, dtype=np.float64).reshape(len(logits), -1)
+    scaled_true = np.asarray(y_true, dtype=np.float64).reshape(len(logits), -1)
+    out: dict = {"loss": float(np.mean((logits - scaled_true) ** 2)) if len(logits) else 0.0}
+    true = task.unscale(scaled_true, round_to_grid=False)
+    pred = task.unscale(logits)
+    grid = task.grid()
+    if task.num_targets == 1:
+        head_true, head_pred, head_grid = true[:, 0], pred[:, 0], grid
+        out.update(score_metrics(head_true, head_pred, grid))
+    else:
+        per = {}
+        for j, name in enumerate(task.target_names):
+            per[name] = score_metrics(true[:, j], pred[:, j], grid)
+            for key, value in per[name].items():
+                out[f"{name}_{key}"] = value
+        if task.derive_total:
+            head_true, head_pred, head_grid = true.sum(axis=1), pred.sum(axis=1), task.grid(total=True)
+            out.update(score_metrics(head_true, head_pred, head_grid))
+        else:
+            head_true, head_pred, head_grid = true.reshape(-1), pred.reshape(-1), grid
+            for key in per[task.target_names[0]]:
+                out[key] = float(np.mean([per[n][key] for n in task.target_names]))
+    out["num_examples"] = int(len(logits))
+    if with_confusion and head_grid is not None:
+        out["confusion_matrix"] = confusion_matrix(grid_ids(head_true, head_grid), grid_ids(head_pred, head_grid), len(head_grid)).tolist()
+    return out
+
+
+def evaluate_model(model, dataset, labels: LabelSpace, *, with_confusion: bool = False, task=None) -> dict:
     """:func:`collect_predictions` then :func:`evaluate_predictions`."""
     logits, y_true = collect_predictions(model, dataset)
-    return evaluate_predictions(logits, y_true, labels, with_confusion=with_confusion)
+    return evaluate_predictions(logits, y_true, labels, with_confusion=with_confusion, task=task)

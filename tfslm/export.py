@@ -459,8 +459,39 @@ def _verify(module: Any, tokenizer: Any, max_length: int, texts: Sequence[str]) 
 
 
 # ------------------------------------------------------------- the SavedModel
-def _make_serving_module(model: Any, label_names: Sequence[str], text_tokenizer: Any):
+def _score_outputs(tf, logits, task: Any, labels: Any) -> dict:
+    """Graph ops turning outputs into scores on the original scale (regression and ordinal runs)."""
+
+    def snap(values, total=False):
+        if not task.score_step:
+            return values
+        low, high = task.total_range if total else task.score_range
+        step = float(task.score_step)
+        return tf.clip_by_value(low + tf.floor((values - low) / step + 0.5) * step, low, high)
+
+    if task.is_regression:
+        low, high = task.score_range
+        scores = snap(tf.clip_by_value(low + logits * (high - low), low, high))
+        out = {"scores": scores}
+        if task.problem_type == "regression":
+            out["score"] = scores[:, 0]
+        elif task.derive_total:
+            out["score"] = tf.reduce_sum(scores, axis=-1)
+        return out
+    values = labels.values if labels is not None and labels.values is not None else list(range(len(labels.names)))
+    values = tf.constant([float(v) for v in values], tf.float32)
+    probs = tf.nn.softmax(logits, axis=-1)
+    if task.ordinal_decoding == "expected_value":
+        expected = tf.reduce_sum(probs * values[None, :], axis=-1)
+        label_id = tf.argmin(tf.abs(expected[:, None] - values[None, :]), axis=-1, output_type=tf.int64)
+        return {"score": expected if task.has_bands else snap(expected), "label_id": label_id}
+    return {"score": tf.gather(values, tf.argmax(logits, axis=-1))}
+
+
+def _make_serving_module(model: Any, label_names: Sequence[str], text_tokenizer: Any, task: Any = None, labels: Any = None):
     tf = _tf()
+    regression = task is not None and task.is_regression
+    with_score = task is not None and task.problem_type != "single_label_classification"
     if not getattr(model, "built", True):
         model(model.dummy_inputs, training=False)
     uses_token_types = "token_type_ids" in inspect.signature(model.call).parameters
@@ -485,8 +516,13 @@ def _make_serving_module(model: Any, label_names: Sequence[str], text_tokenizer:
             outputs = self._holder.model(inputs, training=False)
             logits = outputs.logits if hasattr(outputs, "logits") else outputs[0]
             logits = tf.cast(logits, tf.float32)
+            if regression:
+                return {"logits": logits, **_score_outputs(tf, logits, task, labels)}
             label_id = tf.argmax(logits, axis=-1, output_type=tf.int64)
+            extra = _score_outputs(tf, logits, task, labels) if with_score else {}
+            label_id = extra.pop("label_id", label_id)
             return {
+                **extra,
                 "logits": logits,
                 "probabilities": tf.nn.softmax(logits, axis=-1),
                 "label_id": label_id,
@@ -524,6 +560,8 @@ def export_saved_model(
     output_dir: str | os.PathLike,
     *,
     fallback_reason: str | None = None,
+    task: Any = None,
+    labels: Any = None,
 ) -> dict[str, Any]:
     """Write a TF SavedModel with serving signatures to ``output_dir`` atomically.
 
@@ -542,6 +580,12 @@ def export_saved_model(
         max_length: the most tokens per text, special tokens included.
         output_dir: where the SavedModel goes; replaced in one step if it exists.
         fallback_reason: export the token signature only, giving this reason.
+        task: the run's :class:`~tfslm.tasks.Task`. Regression runs return
+            ``logits``, ``scores`` (``[None, targets]``, original scale, rounded to
+            the score grid) and ``score`` (the single target or the derived
+            total) instead of the class outputs; ordinal runs add ``score`` to
+            them. None or single-label classification: the outputs above, unchanged.
+        labels: the run's :class:`~tfslm.labels.LabelSpace` (label values for ordinal scores).
 
     Returns:
         ``{"path", "signatures", "in_graph_tokenizer", "consumer_imports",
@@ -553,6 +597,8 @@ def export_saved_model(
         >>> info["signatures"]  # doctest: +SKIP
         ['serving_default', 'serve_tokens', 'tokenize']
     """
+    if task is not None and task.is_regression:
+        label_names = list(task.target_names)  # one output per target
     label_names = [str(name) for name in label_names]
     num_labels = getattr(getattr(model, "config", None), "num_labels", None)
     if num_labels is not None and len(label_names) != num_labels:
@@ -575,7 +621,7 @@ def export_saved_model(
             text_tokenizer = build_in_graph_tokenizer(tokenizer, max_length)
         except UnsupportedTokenizerError as exc:
             note = f"raw-text signature left out: {exc}; serve_tokens takes ids from the Python tokenizer"
-    module = _make_serving_module(model, label_names, text_tokenizer)
+    module = _make_serving_module(model, label_names, text_tokenizer, task, labels)
     if text_tokenizer is not None:
         signatures = {
             "serving_default": module.serve_text.get_concrete_function(),
@@ -594,6 +640,8 @@ def export_saved_model(
         "max_length": max_length,
         "note": note,
     }
+    if task is not None:
+        info["task"] = task.to_dict()
     tf = _tf()
     with atomic_directory(output_dir) as tmp:
         tf.saved_model.save(module, str(tmp), signatures=signatures)

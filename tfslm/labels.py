@@ -85,9 +85,19 @@ class LabelSpace:
     names: tuple[str, ...]
     kind: str = "categorical"
     ordered: bool = False
+    # Score bands (data.bins / data.bin_width): the [low, high) range of each label on
+    # the original scale and the score that stands for it (used for MAE and predicted_score).
+    bins: tuple[tuple[float, float], ...] | None = None
+    scores: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "names", tuple(self.names))
+        if self.bins is not None:
+            object.__setattr__(self, "bins", tuple((float(a), float(b)) for a, b in self.bins))
+        if self.scores is not None:
+            object.__setattr__(self, "scores", tuple(float(v) for v in self.scores))
+            if len(self.scores) != len(self.names):
+                raise ValueError(f"LabelSpace.scores: expected {len(self.names)} values, got {len(self.scores)}")
         if self.kind not in KINDS:
             raise ValueError(f"LabelSpace.kind: got {self.kind!r}, expected one of {KINDS}")
         if len(self.names) < 2:
@@ -146,7 +156,9 @@ class LabelSpace:
 
     @property
     def values(self) -> list[float] | None:
-        """Numeric value of each label (for scores), else None."""
+        """Numeric value of each label on the original score scale (scores, bands), else None."""
+        if self.scores is not None:
+            return list(self.scores)
         return [float(n) for n in self.names] if self.kind == "numeric" else None
 
     def class_label(self):
@@ -188,17 +200,30 @@ class LabelSpace:
 
     # ------------------------------------------------------------ storage
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "names": list(self.names),
             "kind": self.kind,
             "ordered": self.ordered,
             "num_labels": self.num_labels,
             "id2label": {str(i): n for i, n in self.id2label.items()},
         }
+        if self.bins is not None:
+            out["bins"] = {n: {"low": a, "high": b, "score": s} for n, (a, b), s in zip(self.names, self.bins, self.scores or [None] * len(self.names))}
+        elif self.scores is not None:
+            out["scores"] = list(self.scores)
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "LabelSpace":
-        return cls(tuple(data["names"]), kind=data.get("kind", "categorical"), ordered=bool(data.get("ordered", False)))
+        names = tuple(data["names"])
+        bins = scores = None
+        if isinstance(data.get("bins"), dict):
+            bins = tuple((data["bins"][n]["low"], data["bins"][n]["high"]) for n in names)
+            if all(data["bins"][n].get("score") is not None for n in names):
+                scores = tuple(data["bins"][n]["score"] for n in names)
+        elif data.get("scores") is not None:
+            scores = tuple(data["scores"])
+        return cls(names, kind=data.get("kind", "categorical"), ordered=bool(data.get("ordered", False)), bins=bins, scores=scores)
 
     def save(self, path: str | os.PathLike) -> None:
         """Write ``labels.json`` atomically."""

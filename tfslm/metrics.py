@@ -20,7 +20,10 @@ __all__ = [
     "confusion_matrix",
     "quadratic_weighted_kappa",
     "mean_absolute_error",
+    "root_mean_squared_error",
+    "adjacent_agreement",
     "classification_metrics",
+    "score_metrics",
 ]
 
 
@@ -85,6 +88,51 @@ def mean_absolute_error(y_true: Sequence[float], y_pred: Sequence[float]) -> flo
     return float(np.mean(np.abs(y_true - y_pred))) if y_true.size else 0.0
 
 
+def root_mean_squared_error(y_true: Sequence[float], y_pred: Sequence[float]) -> float:
+    """Square root of the mean squared difference, in the units of the values given."""
+    y_true = np.asarray(y_true, dtype=np.float64).reshape(-1)
+    y_pred = np.asarray(y_pred, dtype=np.float64).reshape(-1)
+    return float(np.sqrt(np.mean((y_true - y_pred) ** 2))) if y_true.size else 0.0
+
+
+def adjacent_agreement(y_true: Sequence[int], y_pred: Sequence[int], tolerance: int = 1) -> float:
+    """Share of predictions within ``tolerance`` steps of the truth on an ordered scale (ids)."""
+    y_true, y_pred = _ids(y_true), _ids(y_pred)
+    return float(np.mean(np.abs(y_true - y_pred) <= tolerance)) if y_true.size else 0.0
+
+
+def score_metrics(y_true: Sequence[float], y_pred: Sequence[float], grid: Sequence[float] | None = None) -> dict[str, float]:
+    """Metrics of predicted scores on their original scale.
+
+    ``mae`` and ``rmse`` always; with the score ``grid`` (e.g. 0, 40, ..., 1000),
+    both sides are snapped to the nearest grid point and ``qwk``, ``exact``
+    (same grid point) and ``adjacent`` (within one grid step) are added.
+
+    Example:
+        >>> score_metrics([0, 40, 80], [0, 80, 80], grid=[0, 40, 80])["adjacent"]
+        1.0
+    """
+    y_true = np.asarray(y_true, dtype=np.float64).reshape(-1)
+    y_pred = np.asarray(y_pred, dtype=np.float64).reshape(-1)
+    out = {"mae": mean_absolute_error(y_true, y_pred), "rmse": root_mean_squared_error(y_true, y_pred)}
+    if grid is not None:
+        grid = np.asarray(grid, dtype=np.float64)
+        t, p = grid_ids(y_true, grid), grid_ids(y_pred, grid)
+        out["qwk"] = quadratic_weighted_kappa(t, p, len(grid))
+        out["exact"] = accuracy(t, p)
+        out["adjacent"] = adjacent_agreement(t, p)
+    return out
+
+
+def grid_ids(values: Sequence[float], grid: Sequence[float]) -> np.ndarray:
+    """Index of the nearest grid point of each value."""
+    values = np.asarray(values, dtype=np.float64).reshape(-1)
+    grid = np.asarray(grid, dtype=np.float64)
+    if not values.size:
+        return np.zeros((0,), dtype=np.int64)
+    return np.abs(values[:, None] - grid[None, :]).argmin(axis=1).astype(np.int64)
+
+
 def classification_metrics(
     y_true: Sequence[int],
     y_pred: Sequence[int],
@@ -99,7 +147,7 @@ def classification_metrics(
         y_true, y_pred: label ids.
         num_labels: size of the label space.
         ordered: add quadratic weighted kappa (``qwk``) for ordered labels.
-        values: numeric value of each label (scores); adds ``mae`` on that scale.
+        values: numeric value of each label (scores); adds ``mae`` and ``rmse`` on that scale.
 
     Example:
         >>> classification_metrics([0, 1, 2], [0, 2, 2], 3, ordered=True)["accuracy"]
@@ -111,7 +159,9 @@ def classification_metrics(
     }
     if ordered:
         out["qwk"] = quadratic_weighted_kappa(y_true, y_pred, num_labels)
+        out["adjacent"] = adjacent_agreement(y_true, y_pred)
     if values is not None:
         scale = np.asarray(values, dtype=np.float64)
         out["mae"] = mean_absolute_error(scale[_ids(y_true)], scale[_ids(y_pred)])
+        out["rmse"] = root_mean_squared_error(scale[_ids(y_true)], scale[_ids(y_pred)])
     return out

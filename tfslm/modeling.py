@@ -46,7 +46,7 @@ def _transformers():
     return transformers
 
 
-def build_model(model_cfg: ModelConfig, labels: LabelSpace, *, train_texts: Iterable[str] | None = None):
+def build_model(model_cfg: ModelConfig, labels: LabelSpace, *, train_texts: Iterable[str] | None = None, task=None):
     """Return ``(model, tokenizer)`` for the config: a fine-tunable checkpoint or a fresh model.
 
     The model is a plain ``tf.keras`` model (a transformers TF model) with
@@ -56,20 +56,30 @@ def build_model(model_cfg: ModelConfig, labels: LabelSpace, *, train_texts: Iter
         model_cfg: the ``model`` section of the config.
         labels: the label space (sets ``num_labels`` and the label names).
         train_texts: texts to train the WordPiece tokenizer on (from-scratch mode only).
+        task: a :class:`~tfslm.tasks.Task` (``data.task``); regression tasks get one
+            output per target and ``problem_type="regression"`` in the model config.
 
     Example:
         >>> model, tokenizer = build_model(ModelConfig(architecture="bert", max_length=64), labels,
         ...                                train_texts=["some text", "more text"])  # doctest: +SKIP
     """
     if model_cfg.checkpoint:
-        return load_checkpoint(model_cfg.checkpoint, labels, max_length=model_cfg.max_length)
+        return load_checkpoint(model_cfg.checkpoint, labels, max_length=model_cfg.max_length, task=task)
     if train_texts is None:
         raise ValueError("build_model: from-scratch mode (model.architecture) needs train_texts to train a tokenizer")
-    return build_from_scratch(model_cfg, labels, train_texts)
+    return build_from_scratch(model_cfg, labels, train_texts, task=task)
 
 
 # ---------------------------------------------------------------- checkpoints
-def _label_kwargs(labels: LabelSpace) -> dict[str, Any]:
+def _label_kwargs(labels: LabelSpace, task=None) -> dict[str, Any]:
+    if task is not None and task.is_regression:
+        names = list(task.target_names)
+        return {
+            "num_labels": len(names),
+            "id2label": dict(enumerate(names)),
+            "label2id": {n: i for i, n in enumerate(names)},
+            "problem_type": "regression",
+        }
     return {
         "num_labels": labels.num_labels,
         "id2label": labels.id2label,
@@ -123,7 +133,7 @@ def _tf_class_error(model_type: str, checkpoint: str) -> ModelError:
     )
 
 
-def load_checkpoint(checkpoint: str, labels: LabelSpace, *, max_length: int | None = None):
+def load_checkpoint(checkpoint: str, labels: LabelSpace, *, max_length: int | None = None, task=None):
     """Load ``(model, tokenizer)`` from a hub id or directory with a fresh classification head.
 
     TF weights (``tf_model.h5``) load directly; PyTorch-saved ``model.safetensors``
@@ -132,7 +142,7 @@ def load_checkpoint(checkpoint: str, labels: LabelSpace, *, max_length: int | No
     tf_auto = _transformers()
     directory = resolve_checkpoint(checkpoint)
     try:
-        config = tf_auto.AutoConfig.from_pretrained(directory, **_label_kwargs(labels))
+        config = tf_auto.AutoConfig.from_pretrained(directory, **_label_kwargs(labels, task))
     except (OSError, ValueError) as exc:
         raise ModelError(f"model.checkpoint: {directory} has no usable config.json ({_short(exc)}); is it a transformers model directory?") from None
     try:
@@ -312,7 +322,7 @@ def _scratch_config(model_cfg: ModelConfig, vocab_size: int, pad_id: int, positi
     raise ModelError(f"model.architecture: unknown {m.architecture!r}")
 
 
-def build_from_scratch(model_cfg: ModelConfig, labels: LabelSpace, train_texts: Iterable[str]):
+def build_from_scratch(model_cfg: ModelConfig, labels: LabelSpace, train_texts: Iterable[str], task=None):
     """A freshly initialised small model and a WordPiece tokenizer trained on ``train_texts``."""
     transformers = _transformers()
     positions = max(model_cfg.max_length, 128)
@@ -323,7 +333,7 @@ def build_from_scratch(model_cfg: ModelConfig, labels: LabelSpace, train_texts: 
         model_input_names=input_names,
     )
     config = _scratch_config(model_cfg, len(tokenizer), tokenizer.pad_token_id, positions)
-    for key, value in _label_kwargs(labels).items():
+    for key, value in _label_kwargs(labels, task).items():
         setattr(config, key, value)
     model = transformers.TFAutoModelForSequenceClassification.from_config(config)
     model(model.dummy_inputs, training=False)

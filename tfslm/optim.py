@@ -61,11 +61,28 @@ def create_optimizer_for(training: TrainingConfig, steps_per_epoch: int):
     return optimizer, schedule
 
 
-def compile_model(model, training: TrainingConfig, *, steps_per_epoch: int):
-    """Compile ``model`` for single-label classification with the configured optimizer.
+def _ScaledMSE():
+    """MSE between the ``[batch, targets]`` outputs and targets given as ``[batch]`` or ``[batch, targets]``."""
+    import tensorflow as tf
 
-    The loss is explicit (sparse categorical cross-entropy on logits), so the
-    model trains under any Keras ``fit`` loop, not only transformers' built-in loss.
+    class ScaledMSE(tf.keras.losses.Loss):
+        def call(self, y_true, y_pred):
+            y_pred = tf.cast(y_pred, tf.float32)
+            y_true = tf.reshape(tf.cast(y_true, tf.float32), tf.shape(y_pred))
+            return tf.reduce_mean(tf.square(y_pred - y_true), axis=-1)
+
+    return ScaledMSE(name="mse")
+
+
+def compile_model(model, training: TrainingConfig, *, steps_per_epoch: int, task=None):
+    """Compile ``model`` with the configured optimizer and the task's loss.
+
+    The loss is explicit, so the model trains under any Keras ``fit`` loop, not
+    only transformers' built-in loss: sparse categorical cross-entropy on
+    logits for classes (ordinal included), mean squared error on the [0, 1]
+    scaled targets for regression. (transformers' own TF loss picks sparse
+    cross-entropy whenever ``num_labels > 1``, which is wrong for several
+    regression targets.)
 
     Example:
         >>> model = compile_model(model, cfg.training, steps_per_epoch=len(train_ds))  # doctest: +SKIP
@@ -73,6 +90,9 @@ def compile_model(model, training: TrainingConfig, *, steps_per_epoch: int):
     import tensorflow as tf
 
     optimizer, _ = create_optimizer_for(training, steps_per_epoch)
+    if task is not None and task.is_regression:
+        model.compile(optimizer=optimizer, loss=_ScaledMSE())
+        return model
     model.compile(
         optimizer=optimizer,
         loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),

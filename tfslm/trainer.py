@@ -82,7 +82,7 @@ def train(cfg: Config, *, overwrite: bool = False, verbose: int | str = "auto") 
     """
     from . import callbacks as cb
     from .data import load_data
-    from .evaluation import evaluate_model
+    from .evaluation import collect_predictions, evaluate_predictions
     from .modeling import build_model, save_pretrained
     from .optim import compile_model
     from .pipeline import to_tf_datasets
@@ -92,14 +92,17 @@ def train(cfg: Config, *, overwrite: bool = False, verbose: int | str = "auto") 
     _prepare_run_dir(run_dir, overwrite)
     set_seed(cfg.training.seed, cfg.training.deterministic)
 
-    data = load_data(cfg.data, seed=cfg.training.seed)
+    from .tasks import Task
+
+    task = Task.from_config(cfg)
+    data = load_data(cfg.data, seed=cfg.training.seed, task=task)
     summary = data.summary()
     log.info("data: %s", ", ".join(f"{s} {summary[s]['rows']} rows" for s in data.splits))
     if data.skipped:
         log.warning("skipped bad rows (data.on_bad_rows: skip): %s", data.skipped)
     log.info("labels (%d, %s%s): %s", data.labels.num_labels, data.labels.kind, ", ordered" if data.labels.ordered else "", ", ".join(data.labels.names[:20]))
 
-    model, tokenizer = build_model(cfg.model, data.labels, train_texts=data["train"]["text"])
+    model, tokenizer = build_model(cfg.model, data.labels, train_texts=data["train"]["text"], task=task)
     source = cfg.model.checkpoint or f"{cfg.model.architecture} from scratch"
     log.info("model: %s (%s), %s parameters", type(model).__name__, source, f"{model.count_params():,}")
 
@@ -107,20 +110,25 @@ def train(cfg: Config, *, overwrite: bool = False, verbose: int | str = "auto") 
     datasets_ = to_tf_datasets(data, model, tokenizer, batch_size=cfg.training.batch_size, max_length=cfg.model.max_length, splits=splits)
     train_ds, val_ds = datasets_[0], datasets_[1]
     steps_per_epoch = math.ceil(data["train"].num_rows / cfg.training.batch_size)
-    compile_model(model, cfg.training, steps_per_epoch=steps_per_epoch)
+    compile_model(model, cfg.training, steps_per_epoch=steps_per_epoch, task=task)
 
     # The resolved config and label space go in first, so an interrupted run says what it was.
     atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(config_to_dict(cfg), sort_keys=False, allow_unicode=True))
     data.labels.save(run_dir / "labels.json")
+    task.save(run_dir)
 
-    callbacks = cb.default_callbacks(run_dir, val_ds, data.labels, cfg.training)
+    callbacks = cb.default_callbacks(run_dir, val_ds, data.labels, cfg.training, task)
     early_stopping = callbacks[1]
     history = model.fit(train_ds, validation_data=val_ds, epochs=cfg.training.epochs, callbacks=callbacks, verbose=verbose)
 
-    metrics: dict[str, Any] = {"validation": evaluate_model(model, val_ds, data.labels, with_confusion=True)}
-    if "test" in data:
-        metrics["test"] = evaluate_model(model, datasets_[2], data.labels, with_confusion=True)
-    monitor, mode = cb.resolve_monitor(cfg.training, data.labels)
+    from .report import save_predictions
+
+    metrics: dict[str, Any] = {}
+    for split, split_ds in zip(splits[1:], datasets_[1:]):
+        logits, y_true = collect_predictions(model, split_ds)
+        metrics[split] = evaluate_predictions(logits, y_true, data.labels, with_confusion=True, task=task)
+        save_predictions(run_dir, split, logits, y_true, data.labels, task)  # for the report's plots
+    monitor, mode = cb.resolve_monitor(cfg.training, data.labels, task)
     epochs_run = len(history.history.get("loss", []))
     metrics.update(
         {
@@ -130,6 +138,7 @@ def train(cfg: Config, *, overwrite: bool = False, verbose: int | str = "auto") 
             "early_stopped": bool(early_stopping.stopped_epoch),
             "data": summary,
             "labels": list(data.labels.names),
+            "problem_type": task.problem_type,
             "model": {"source": source, "type": type(model).__name__, "parameters": int(model.count_params())},
             "training": {"batch_size": cfg.training.batch_size, "steps_per_epoch": steps_per_epoch, "seed": cfg.training.seed},
             "train_seconds": round(time.time() - started, 1),
@@ -140,7 +149,7 @@ def train(cfg: Config, *, overwrite: bool = False, verbose: int | str = "auto") 
     if cfg.export.saved_model:
         from .export import export_saved_model
 
-        info = export_saved_model(model, tokenizer, list(data.labels.names), cfg.model.max_length, run_dir / "saved_model")
+        info = export_saved_model(model, tokenizer, list(data.labels.names), cfg.model.max_length, run_dir / "saved_model", task=task, labels=data.labels)
         if info.get("note"):
             log.warning("saved_model: %s", info["note"])
         metrics["saved_model"] = {k: info[k] for k in ("signatures", "in_graph_tokenizer") if k in info}
@@ -148,6 +157,12 @@ def train(cfg: Config, *, overwrite: bool = False, verbose: int | str = "auto") 
     from .card import write_model_card
 
     write_model_card(run_dir)
+    try:
+        from .report import write_report
+
+        write_report(run_dir)
+    except Exception as exc:  # a plotting failure must not fail a finished training run
+        log.warning("report: not written (%s: %s); run `tfslm report %s` to retry", type(exc).__name__, exc, run_dir)
     log.info("done in %.0fs: %s", metrics["train_seconds"], run_dir)
     if cfg.hub.push:
         # The run is complete on disk before any network call: a failed push loses nothing.

@@ -1,0 +1,369 @@
+"""The run report: ``report.md`` plus PNG plots under ``plots/``, made from the run's files.
+
+Everything is read from the run directory (``metrics.json``, ``logs/history.csv``,
+``predictions/<split>.csv``, ``labels.json``, ``task.json``), so ``tfslm report
+RUN_DIR`` can redraw it any time without loading the model. Plots use
+matplotlib's non-interactive Agg backend:
+
+- ``learning_curves.png``: loss per epoch (train vs validation) and the
+  monitored metric (validation; train too when the history has it), the best
+  epoch marked;
+- ``confusion_matrix.png``: rows normalised to the share of each true label,
+  counts in the cells, labelled axes (scores: on the score grid);
+- ``scores.png`` (ordered labels and scores): predicted vs true score, each
+  true score's spread as a violin, the diagonal of perfect agreement;
+- ``targets.png`` (several targets): one predicted-vs-true panel per target.
+
+Example:
+    >>> paths = write_report("runs/essay-br")      # doctest: +SKIP
+    >>> paths["report"]                            # doctest: +SKIP
+    PosixPath('runs/essay-br/report.md')
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .atomic import atomic_write_text
+from .errors import RunDirError
+
+__all__ = ["write_report", "save_predictions", "read_history"]
+
+PLOTS_DIR = "plots"
+PREDICTIONS_DIR = "predictions"
+
+
+# ---------------------------------------------------------------- predictions
+def save_predictions(run_dir, split: str, logits, y_true, labels, task=None) -> Path:
+    """Write ``run_dir/predictions/<split>.csv``: the true and predicted label/score of each row.
+
+    Args:
+        run_dir: the run directory.
+        split: "validation" or "test".
+        logits: model outputs ``[rows, outputs]``.
+        y_true: label ids (classes) or scaled targets (regression), as in the ``tf.data`` split.
+        labels: the run's label space.
+        task: the run's task (None: single-label classification).
+    """
+    from .tasks import Task
+
+    task = task or Task()
+    decoded = task.decode(logits, labels)
+    columns: dict[str, list] = {}
+    if task.is_regression:
+        true = task.unscale(np.asarray(y_true, dtype=np.float64).reshape(len(logits), -1), round_to_grid=False)
+        if task.num_targets == 1:
+            columns["true_score"] = true[:, 0].tolist()
+            columns["predicted_score"] = decoded["score"].tolist()
+        else:
+            for j, name in enumerate(task.target_names):
+                columns[f"true_{name}"] = true[:, j].tolist()
+                columns[f"predicted_{name}"] = decoded["scores"][:, j].tolist()
+            if task.derive_total:
+                columns["true_score"] = true.sum(axis=1).tolist()
+                columns["predicted_score"] = decoded["score"].tolist()
+    else:
+        y_true = np.asarray(y_true, dtype=np.int64)
+        columns["true_label"] = labels.decode(y_true)
+        columns["predicted_label"] = labels.decode(decoded["label_id"])
+        if labels.values is not None:
+            values = np.asarray(labels.values, dtype=np.float64)
+            columns["true_score"] = values[y_true].tolist()
+            columns["predicted_score"] = np.asarray(decoded.get("score", values[decoded["label_id"]]), dtype=np.float64).tolist()
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(list(columns))
+    for row in zip(*columns.values()):
+        writer.writerow([_cell(v) for v in row])
+    path = Path(run_dir) / PREDICTIONS_DIR / f"{split}.csv"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, buffer.getvalue())
+    return path
+
+
+def _cell(value: Any) -> Any:
+    if isinstance(value, float):
+        value = round(value, 4)
+        return int(value) if value.is_integer() else value
+    return value
+
+
+def _read_csv(path: Path) -> dict[str, list[str]]:
+    with open(path, newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    if not rows:
+        return {}
+    return {key: [r[key] for r in rows] for key in rows[0]}
+
+
+def read_history(run_dir) -> dict[str, list[float]]:
+    """``logs/history.csv`` as columns of floats (empty when the file is missing)."""
+    path = Path(run_dir) / "logs" / "history.csv"
+    if not path.is_file():
+        return {}
+    out: dict[str, list[float]] = {}
+    for key, values in _read_csv(path).items():
+        out[key] = [float(v) if v not in ("", "nan") else math.nan for v in values]
+    return out
+
+
+# ---------------------------------------------------------------- plots
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _nice(metric: str) -> str:
+    names = {"qwk": "QWK (quadratic weighted kappa)", "mae": "MAE", "rmse": "RMSE", "macro_f1": "macro-F1",
+             "accuracy": "accuracy", "loss": "loss", "exact": "exact agreement", "adjacent": "adjacent agreement (±1 step)"}
+    base = metric[4:] if metric.startswith("val_") else metric
+    return names.get(base, base.replace("_", " "))
+
+
+def plot_learning_curves(history: dict[str, list[float]], monitor: str, best_epoch: int | None, path: Path) -> Path:
+    """Loss and the monitored metric per epoch, train vs validation."""
+    plt = _pyplot()
+    epochs = [int(e) + 1 for e in history.get("epoch", range(len(history.get("loss", []))))]
+    metric = monitor[4:] if monitor.startswith("val_") else monitor
+    panels = [("loss", "loss")] + ([(metric, monitor)] if metric != "loss" else [])
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4.2), squeeze=False)
+    for ax, (name, val_key) in zip(axes[0], panels):
+        if name in history:
+            ax.plot(epochs, history[name], "o-", label="train", color="#1f77b4")
+        if val_key in history:
+            ax.plot(epochs, history[val_key], "s-", label="validation", color="#d62728")
+        if best_epoch:
+            ax.axvline(best_epoch, color="grey", linestyle="--", linewidth=1, label=f"best epoch ({best_epoch})")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(_nice(name))
+        title = _nice(name) + (" (monitored)" if val_key == monitor else "")
+        ax.set_title(title)
+        ax.set_xticks(epochs)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=9)
+    fig.suptitle("Learning curves", fontsize=13)
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_confusion(matrix, names, path: Path, title: str) -> Path:
+    """Confusion matrix normalised by true label (rows sum to 1), counts in the cells."""
+    plt = _pyplot()
+    matrix = np.asarray(matrix, dtype=np.float64)
+    totals = matrix.sum(axis=1, keepdims=True)
+    share = np.divide(matrix, totals, out=np.zeros_like(matrix), where=totals > 0)
+    n = len(names)
+    side = min(14.0, max(5.0, 0.42 * n + 2.5))
+    fig, ax = plt.subplots(figsize=(side + 1.2, side))
+    image = ax.imshow(share, cmap="Blues", vmin=0.0, vmax=1.0)
+    ax.set_xticks(range(n))
+    ax.set_yticks(range(n))
+    font = 10 if n <= 12 else (8 if n <= 20 else 6.5)
+    ax.set_xticklabels(names, rotation=90 if n > 8 else 0, fontsize=font)
+    ax.set_yticklabels(names, fontsize=font)
+    ax.set_xlabel("predicted label")
+    ax.set_ylabel("true label")
+    ax.set_title(title)
+    if n <= 30:
+        for i in range(n):
+            for j in range(n):
+                if matrix[i, j]:
+                    ax.text(j, i, f"{int(matrix[i, j])}", ha="center", va="center", fontsize=font,
+                            color="white" if share[i, j] > 0.5 else "black")
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="share of the true label's rows")
+    fig.tight_layout()
+    return _save(fig, path)
+
+
+def plot_scores(true, pred, path: Path, title: str, step: float | None = None, ax=None) -> Path | None:
+    """Predicted vs true scores: points (jittered), a violin per true score, and the diagonal."""
+    plt = _pyplot()
+    true = np.asarray(true, dtype=np.float64)
+    pred = np.asarray(pred, dtype=np.float64)
+    own = ax is None
+    if own:
+        fig, ax = plt.subplots(figsize=(6.5, 6))
+    low, high = float(min(true.min(), pred.min())), float(max(true.max(), pred.max()))
+    pad = (high - low) * 0.05 or 1.0
+    levels = np.unique(true)
+    width = (step or (np.min(np.diff(levels)) if len(levels) > 1 else 1.0)) * 0.8
+    groups = [pred[true == v] for v in levels]
+    if 1 < len(levels) <= 40:
+        parts = ax.violinplot(groups, positions=levels, widths=width, showextrema=False)
+        for body in parts["bodies"]:
+            body.set_facecolor("#9ecae1")
+            body.set_alpha(0.5)
+    rng = np.random.default_rng(0)
+    jitter = rng.uniform(-0.15, 0.15, len(true)) * width
+    ax.scatter(true + jitter, pred, s=14, alpha=0.6, color="#08519c", label="one text")
+    ax.plot([low - pad, high + pad], [low - pad, high + pad], "--", color="#d62728", linewidth=1, label="prediction = truth")
+    ax.set_xlim(low - pad, high + pad)
+    ax.set_ylim(low - pad, high + pad)
+    ax.set_xlabel("true score")
+    ax.set_ylabel("predicted score")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="upper left")
+    if own:
+        fig.tight_layout()
+        return _save(fig, path)
+    return None
+
+
+def _save(fig, path: Path) -> Path:
+    plt = _pyplot()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
+    os.replace(tmp, path)
+    return path
+
+
+# ---------------------------------------------------------------- the report
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return {}
+    except ValueError as exc:
+        raise RunDirError(f"{path}: not valid JSON ({exc})") from None
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4f}" if abs(value) < 10 else f"{value:.1f}"
+    return str(value)
+
+
+def write_report(run_dir) -> dict[str, Path]:
+    """Write ``run_dir/report.md`` and its plots under ``run_dir/plots/``; return their paths.
+
+    Args:
+        run_dir: a finished run directory (``metrics.json`` present).
+
+    Example:
+        >>> write_report("runs/quickstart")["learning_curves"]     # doctest: +SKIP
+        PosixPath('runs/quickstart/plots/learning_curves.png')
+    """
+    from .labels import LabelSpace
+    from .tasks import Task
+
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise RunDirError(f"{run_dir}: run directory not found; pass the directory `tfslm train` wrote")
+    metrics = _read_json(run_dir / "metrics.json")
+    if not metrics:
+        raise RunDirError(f"{run_dir}: no metrics.json; the run did not finish, so there is nothing to report")
+    labels = LabelSpace.load(run_dir / "labels.json")
+    task = Task.load(run_dir)
+    history = read_history(run_dir)
+    plots = run_dir / PLOTS_DIR
+    paths: dict[str, Path] = {}
+    monitor = metrics.get("monitor", "val_loss")
+    best_epoch = metrics.get("best_epoch")
+
+    if history.get("loss"):
+        paths["learning_curves"] = plot_learning_curves(history, monitor, best_epoch, plots / "learning_curves.png")
+    val = metrics.get("validation", {})
+    grid_names = list(labels.names)
+    if val.get("confusion_matrix") is not None and len(val["confusion_matrix"]) == len(grid_names):
+        what = "score (grid)" if task.is_regression else "label"
+        paths["confusion_matrix"] = plot_confusion(
+            val["confusion_matrix"], grid_names, plots / "confusion_matrix.png",
+            f"Validation confusion matrix by {what}, normalised by true row",
+        )
+    predictions_path = run_dir / PREDICTIONS_DIR / "validation.csv"
+    predictions = _read_csv(predictions_path) if predictions_path.is_file() else {}
+    step = task.score_step if (task.is_regression or task.problem_type == "ordinal") else None
+    if "true_score" in predictions:
+        paths["scores"] = plot_scores(
+            [float(v) for v in predictions["true_score"]], [float(v) for v in predictions["predicted_score"]],
+            plots / "scores.png", "Validation: predicted vs true score", step=step,
+        )
+    if task.problem_type == "multi_target_regression" and predictions:
+        plt = _pyplot()
+        names = list(task.target_names)
+        cols = min(3, len(names))
+        rows = math.ceil(len(names) / cols)
+        fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 4.3 * rows), squeeze=False)
+        for ax, name in zip(axes.flat, names):
+            plot_scores([float(v) for v in predictions[f"true_{name}"]], [float(v) for v in predictions[f"predicted_{name}"]],
+                        None, name, step=task.score_step, ax=ax)
+        for ax in list(axes.flat)[len(names):]:
+            ax.axis("off")
+        fig.suptitle("Validation: predicted vs true score per target", fontsize=13)
+        fig.tight_layout()
+        paths["targets"] = _save(fig, plots / "targets.png")
+
+    paths["report"] = run_dir / "report.md"
+    atomic_write_text(paths["report"], _markdown(run_dir, metrics, labels, task, history, paths))
+    return paths
+
+
+def _markdown(run_dir: Path, metrics: dict, labels, task, history: dict, paths: dict) -> str:
+    lines = [f"# Run report: {run_dir.name}", ""]
+    model = metrics.get("model", {})
+    facts = [
+        ("task", task.problem_type + (f" ({task.ordinal_decoding} decoding)" if task.problem_type == "ordinal" else "")),
+        ("model", f"{model.get('source', '?')} ({model.get('type', '?')}, {model.get('parameters', 0):,} parameters)"),
+        ("labels", f"{labels.num_labels} ({labels.kind}{', ordered' if labels.ordered else ''})"
+         + (f"; bands of {task.bin_width:g}" if task.bin_width else "") + (f"; band edges {list(task.bins)}" if task.bins else "")),
+    ]
+    if task.is_regression:
+        facts.append(("targets", ", ".join(task.target_names) + f" in [{task.score_range[0]:g}, {task.score_range[1]:g}]"
+                      + (f", step {task.score_step:g}" if task.score_step else "") + ("; total = their sum" if task.derive_total else "")))
+    for key in ("monitor", "best_epoch", "epochs_trained", "early_stopped", "train_seconds"):
+        if key in metrics:
+            facts.append((key.replace("_", " "), metrics[key]))
+    data = metrics.get("data", {})
+    rows = ", ".join(f"{s} {v['rows']}" for s, v in data.items() if isinstance(v, dict) and "rows" in v)
+    if rows:
+        facts.append(("rows", rows))
+    lines += [f"- **{k}**: {v}" for k, v in facts] + [""]
+
+    splits = [s for s in ("validation", "test") if isinstance(metrics.get(s), dict)]
+    keys = ["loss", "qwk", "mae", "rmse", "exact", "adjacent", "accuracy", "macro_f1"]
+    present = [k for k in keys if any(k in metrics[s] for s in splits)]
+    if splits and present:
+        lines += ["## Metrics", "", "| split | " + " | ".join(present) + " | examples |",
+                  "|---|" + "---|" * (len(present) + 1)]
+        for s in splits:
+            lines.append(f"| {s} | " + " | ".join(_fmt(metrics[s].get(k, "")) for k in present) + f" | {metrics[s].get('num_examples', '')} |")
+        lines += ["", "MAE and RMSE are on the original score scale; QWK, exact and adjacent (within one grid step) "
+                  "agreement on the score grid." if task.is_regression else
+                  "QWK and adjacent agreement use the label order; MAE/RMSE the label values." if labels.ordered else "", ""]
+    if task.problem_type == "multi_target_regression" and splits:
+        val = metrics[splits[0]]
+        sub = [k for k in ("qwk", "mae", "rmse", "exact", "adjacent") if f"{task.target_names[0]}_{k}" in val]
+        lines += [f"### Per target ({splits[0]})", "", "| target | " + " | ".join(sub) + " |", "|---|" + "---|" * len(sub)]
+        for name in task.target_names:
+            lines.append(f"| {name} | " + " | ".join(_fmt(val.get(f"{name}_{k}", "")) for k in sub) + " |")
+        lines.append("")
+    if history.get("loss"):
+        cols = [c for c in history if c != "epoch" and not c.startswith("lr")]
+        lines += ["## Per epoch", "", "| epoch | " + " | ".join(cols) + " |", "|---|" + "---|" * len(cols)]
+        for i in range(len(history["loss"])):
+            epoch = int(history["epoch"][i]) + 1 if "epoch" in history else i + 1
+            lines.append(f"| {epoch} | " + " | ".join(_fmt(history[c][i]) for c in cols) + " |")
+        lines.append("")
+    titles = {"learning_curves": "Learning curves", "confusion_matrix": "Confusion matrix (validation)",
+              "scores": "Predicted vs true score (validation)", "targets": "Per target (validation)"}
+    images = [k for k in titles if k in paths]
+    if images:
+        lines += ["## Plots", ""]
+        for key in images:
+            lines += [f"### {titles[key]}", "", f"![{titles[key]}]({PLOTS_DIR}/{paths[key].name})", ""]
+    return "\n".join(lines)
