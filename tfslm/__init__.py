@@ -20,6 +20,7 @@ from .config import Config, DataConfig, ModelConfig, TrainingConfig, load_config
 from .data import TextData, load_data, read_table  # noqa: E402
 from .errors import ConfigError, DataError, ModelError, RemoteError, RunDirError, UserError  # noqa: E402
 from .labels import LabelSpace  # noqa: E402
+from .tasks import Task  # noqa: E402
 from .metrics import accuracy, macro_f1, mean_absolute_error, quadratic_weighted_kappa  # noqa: E402
 
 _LAZY = {
@@ -42,12 +43,13 @@ _LAZY = {
     "export_saved_model": ("export", "export_saved_model"),
     "write_model_card": ("card", "write_model_card"),
     "push_run": ("hub", "push_run"),
+    "write_report": ("report", "write_report"),
 }
 
 __all__ = [
     "__version__",
     "Config", "DataConfig", "ModelConfig", "TrainingConfig", "load_config",
-    "TextData", "load_data", "read_table", "LabelSpace",
+    "TextData", "load_data", "read_table", "LabelSpace", "Task",
     "accuracy", "macro_f1", "mean_absolute_error", "quadratic_weighted_kappa",
     "UserError", "ConfigError", "DataError", "ModelError", "RunDirError", "RemoteError",
     *_LAZY,

@@ -55,6 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir", help="a run directory written by `tfslm train`")
     p.add_argument("--output", help="SavedModel directory (default RUN_DIR/saved_model)")
 
+    p = sub.add_parser("report", parents=[common], help="(re)write a run's report.md and plots/ from its files")
+    p.add_argument("run_dir", help="a run directory written by `tfslm train`")
+
     p = sub.add_parser("push", parents=[common], help="upload a run to a Hugging Face Hub repository (token from HF_TOKEN)")
     p.add_argument("run_dir", help="a run directory written by `tfslm train`")
     p.add_argument("--repo-id", required=True, help="owner/name of the Hub repository (created if missing)")
@@ -120,10 +123,20 @@ def _cmd_export(args) -> int:
 
     predictor = Predictor.from_run(args.run_dir)
     output = args.output or f"{args.run_dir.rstrip('/')}/saved_model"
-    info = export_saved_model(predictor.model, predictor.tokenizer, list(predictor.labels.names), predictor.max_length, output)
+    info = export_saved_model(predictor.model, predictor.tokenizer, list(predictor.labels.names), predictor.max_length, output,
+                              task=predictor.task, labels=predictor.labels)
     if info.get("note"):
         print(f"note: {info['note']}")
     print(f"SavedModel written to {output} (signatures: {', '.join(info['signatures'])})")
+    return 0
+
+
+def _cmd_report(args) -> int:
+    from .report import write_report
+
+    paths = write_report(args.run_dir)
+    plots = [p.name for k, p in paths.items() if k != "report"]
+    print(f"report written to {paths['report']} (plots: {', '.join(plots) or 'none'})")
     return 0
 
 
@@ -157,6 +170,7 @@ COMMANDS = {
     "evaluate": _cmd_evaluate,
     "predict": _cmd_predict,
     "export": _cmd_export,
+    "report": _cmd_report,
     "push": _cmd_push,
 }
 

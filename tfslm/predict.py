@@ -57,6 +57,7 @@ class Predictor:
     labels: LabelSpace
     max_length: int
     batch_size: int = 32
+    task: Any = None  # tfslm.tasks.Task; None: single-label classification
 
     @classmethod
     def from_run(cls, run_dir: str | Path, *, batch_size: int = 32) -> "Predictor":
@@ -68,12 +69,20 @@ class Predictor:
         cfg = load_run_config(run_dir)
         if not is_finished_run(run_dir):
             raise RunDirError(f"{run_dir}: the run did not finish (no metrics.json); train it again before using it")
+        from .tasks import Task
+
         labels = LabelSpace.load(run_dir / "labels.json")
+        task = Task.load(run_dir)
         model, tokenizer = load_pretrained_dir(run_dir / "model")
-        return cls(model, tokenizer, labels, cfg.model.max_length, batch_size)
+        return cls(model, tokenizer, labels, cfg.model.max_length, batch_size, task)
 
     def __post_init__(self):
         import tensorflow as tf
+
+        from .tasks import Task
+
+        if self.task is None:
+            self.task = Task()
 
         model = self.model
 
@@ -87,7 +96,7 @@ class Predictor:
     def logits(self, texts: Sequence[str]) -> np.ndarray:
         """Raw logits ``[len(texts), num_labels]``; texts are batched in length order to limit padding."""
         texts = [clean_text(t) for t in texts]
-        out = np.zeros((len(texts), self.labels.num_labels), dtype=np.float32)
+        out = np.zeros((len(texts), self.task.num_outputs(self.labels)), dtype=np.float32)
         if not texts:
             return out
         lengths = [len(t) for t in texts]
@@ -101,12 +110,26 @@ class Predictor:
         return out
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
-        """Softmax probabilities ``[len(texts), num_labels]``."""
+        """Softmax probabilities ``[len(texts), num_labels]`` (classification and ordinal runs)."""
+        if self.task.is_regression:
+            raise TypeError("predict_proba: this run predicts scores (regression); use predict_scores")
         return softmax(self.logits(texts)).astype(np.float32)
 
-    def predict(self, texts: Sequence[str]) -> list[str]:
-        """The most probable label name of each text."""
-        return self.labels.decode(self.logits(texts).argmax(axis=-1))
+    def predict(self, texts: Sequence[str]) -> list:
+        """The predicted label name of each text; the predicted score for regression runs."""
+        decoded = self.task.decode(self.logits(texts), self.labels)
+        if self.task.is_regression:
+            return decoded["score"].tolist() if "score" in decoded else decoded["scores"].tolist()
+        return self.labels.decode(decoded["label_id"])
+
+    def predict_scores(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
+        """Decoded outputs: ``score`` (original scale), ``scores`` per target, ``label_id``, ``probabilities``.
+
+        Example:
+            >>> Predictor.from_run("runs/essay-br").predict_scores(["Um texto."])["score"]   # doctest: +SKIP
+            array([600.])
+        """
+        return self.task.decode(self.logits(texts), self.labels)
 
 
 def _probability_columns(labels: LabelSpace) -> list[str]:
@@ -153,7 +176,13 @@ def _check_output(path: Path, input_path: Path) -> None:
 
 
 def predict_file(run_dir: str | Path, input_path: str | Path, output_path: str | Path, *, text_column: str | None = None, batch_size: int = 32) -> int:
-    """Score every row of ``input_path``; write the rows plus ``predicted_label`` and ``prob_<label>`` columns.
+    """Score every row of ``input_path``; write the rows plus the predictions.
+
+    Classification runs add ``predicted_label`` and ``prob_<label>`` columns;
+    ordinal runs also ``predicted_score`` (the label's value, or the expected
+    value); regression runs ``predicted_score`` on the original scale, and
+    multi-target runs one ``predicted_<target>`` column per target (plus
+    ``predicted_score``, their sum, with ``data.derive_total``).
 
     Args:
         run_dir: a finished run directory.
@@ -175,21 +204,40 @@ def predict_file(run_dir: str | Path, input_path: str | Path, output_path: str |
     column = text_column or run_cfg.data.text_column
     read_table(input_path, encoding=run_cfg.data.encoding, columns=[column], what="--input")  # validate first
     predictor = Predictor.from_run(run_dir, batch_size=batch_size)
-    prob_columns = _probability_columns(predictor.labels)
+    task = predictor.task
+    prob_columns = [] if task.is_regression else _probability_columns(predictor.labels)
     rows = 0
     binary = output_path.suffix.lower() == ".parquet"
     with atomic_file(output_path, "wb" if binary else "w") as handle:
         writer = _TableWriter(output_path, handle)
         for frame in iter_table_batches(input_path, batch_size=CHUNK_ROWS, encoding=run_cfg.data.encoding, columns=[column]):
-            probs = predictor.predict_proba(frame[column].tolist())
+            decoded = predictor.predict_scores(frame[column].tolist())
             frame = frame.copy()
-            frame["predicted_label"] = predictor.labels.decode(probs.argmax(axis=-1))
-            for j, name in enumerate(prob_columns):
-                frame[name] = np.round(probs[:, j].astype(np.float64), 6)
+            if task.is_regression:
+                if "scores" in decoded:
+                    for j, name in enumerate(task.target_names):
+                        frame[f"predicted_{name}"] = _score_column(decoded["scores"][:, j])
+                if "score" in decoded:
+                    frame["predicted_score"] = _score_column(decoded["score"])
+            else:
+                probs = decoded["probabilities"]
+                frame["predicted_label"] = predictor.labels.decode(decoded["label_id"])
+                if task.problem_type == "ordinal" and "score" in decoded:
+                    frame["predicted_score"] = _score_column(decoded["score"])
+                for j, name in enumerate(prob_columns):
+                    frame[name] = np.round(probs[:, j].astype(np.float64), 6)
             writer.write(frame)
             rows += len(frame)
         writer.close()
     return rows
+
+
+def _score_column(values: np.ndarray) -> list:
+    """Scores as ints where they are whole numbers (600, not 600.0), else rounded floats."""
+    values = np.round(np.asarray(values, dtype=np.float64), 4)
+    if np.all(values == np.round(values)):
+        return values.astype(np.int64).tolist()
+    return values.tolist()
 
 
 def evaluate_file(run_dir: str | Path, data_path: str | Path, *, output_path: str | Path | None = None, batch_size: int = 32) -> dict:
@@ -207,8 +255,11 @@ def evaluate_file(run_dir: str | Path, data_path: str | Path, *, output_path: st
     run_cfg = load_run_config(run_dir)
     d = run_cfg.data
     ds = read_table(data_path, encoding=d.encoding, columns=[d.text_column, d.label_column], what="--data")
+    from .tasks import Task
+
+    task = Task.load(run_dir)
     texts = [clean_text(t) for t in ds[d.text_column]]
-    raw_labels = [canonical_label(v) for v in ds[d.label_column]]
+    raw_labels = [task.label_cell(v) for v in ds[d.label_column]]
     bad = [i + 1 for i, (t, lab) in enumerate(zip(texts, raw_labels)) if not t or lab is None]
     if bad and d.on_bad_rows == "error":
         shown = ", ".join(map(str, bad[:5])) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
@@ -216,9 +267,15 @@ def evaluate_file(run_dir: str | Path, data_path: str | Path, *, output_path: st
     bad_rows = set(bad)
     keep = [i for i in range(len(texts)) if (i + 1) not in bad_rows]
     predictor = Predictor.from_run(run_dir, batch_size=batch_size)
-    y_true = predictor.labels.encode([raw_labels[i] for i in keep], where=str(data_path), rows=[i + 1 for i in keep])
+    if task.is_regression:
+        from .data import _regression_targets
+
+        kept = {"row": [i + 1 for i in keep], "label_name": [raw_labels[i] for i in keep]}
+        y_true = task.scale(_regression_targets(kept, task, data_path, d.label_column))
+    else:
+        y_true = predictor.labels.encode([raw_labels[i] for i in keep], where=str(data_path), rows=[i + 1 for i in keep])
     logits = predictor.logits([texts[i] for i in keep])
-    metrics = evaluate_predictions(logits, np.asarray(y_true), predictor.labels, with_confusion=True)
+    metrics = evaluate_predictions(logits, np.asarray(y_true), predictor.labels, with_confusion=True, task=task)
     metrics["file"] = str(data_path)
     if bad:
         metrics["skipped_rows"] = len(bad)

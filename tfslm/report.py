@@ -137,7 +137,7 @@ def plot_learning_curves(history: dict[str, list[float]], monitor: str, best_epo
     plt = _pyplot()
     epochs = [int(e) + 1 for e in history.get("epoch", range(len(history.get("loss", []))))]
     metric = monitor[4:] if monitor.startswith("val_") else monitor
-    panels = [("loss", "loss")] + ([(metric, monitor)] if metric != "loss" else [])
+    panels = [("loss", "val_loss")] + ([(metric, monitor)] if metric != "loss" else [])
     fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 4.2), squeeze=False)
     for ax, (name, val_key) in zip(axes[0], panels):
         if name in history:
@@ -149,6 +149,8 @@ def plot_learning_curves(history: dict[str, list[float]], monitor: str, best_epo
         ax.set_xlabel("epoch")
         ax.set_ylabel(_nice(name))
         title = _nice(name) + (" (monitored)" if val_key == monitor else "")
+        if name not in history and val_key in history:
+            title += "\n(validation only: not computed on the training set)"
         ax.set_title(title)
         ax.set_xticks(epochs)
         ax.grid(alpha=0.3)
