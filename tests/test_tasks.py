@@ -316,3 +316,42 @@ def test_cli_report_on_missing_run(tmp_path, capsys):
 
     assert main(["report", str(tmp_path / "none")]) == 2
     assert "run directory not found" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- long texts in windows
+def test_chunk_encode_and_pool():
+    from tfslm.chunking import chunk_encode, pool_windows
+    from tfslm.evaluation import softmax
+    from tfslm.modeling import train_wordpiece_tokenizer
+
+    tok = train_wordpiece_tokenizer([" ".join(GOOD + BAD)] * 3, vocab_size=200)
+    texts = [" ".join(GOOD * 4), "weak poor"]
+    enc, doc = chunk_encode(texts, tok, max_length=10, stride=3)
+    assert doc.tolist()[0] == 0 and doc.tolist()[-1] == 1 and (doc == 0).sum() > 2 and (doc == 1).sum() == 1
+    assert all(len(ids) <= 10 for ids in enc["input_ids"])
+    # Consecutive windows of a document overlap by the stride.
+    first, second = enc["input_ids"][0][1:-1], enc["input_ids"][1][1:-1]
+    assert first[-3:] == second[:3]
+    logits = np.random.default_rng(0).normal(size=(len(doc), 3))
+    pooled = pool_windows(logits, doc, 2)
+    np.testing.assert_allclose(softmax(pooled)[0], softmax(logits[doc == 0]).mean(axis=0), atol=1e-5)
+    task = Task(problem_type="regression", score_range=(0, 1))
+    np.testing.assert_allclose(pool_windows(logits[:, :1], doc, 2, task)[0, 0], logits[doc == 0, 0].mean(), atol=1e-6)
+    with pytest.raises(ConfigError, match="data.chunk_stride: 8 tokens of overlap leave no new text"):
+        chunk_encode(texts, tok, max_length=10, stride=8)
+
+
+def test_chunked_regression_run(tmp_path, score_csv):
+    from tfslm.predict import Predictor
+    from tfslm.trainer import train
+
+    cfg = tiny_config_dict(tmp_path, score_csv, export={"saved_model": False}, **TASKS["regression"])
+    cfg["data"].update(long_text="chunk", chunk_stride=4)
+    cfg["model"]["max_length"] = 12  # 15-word texts: several windows each
+    cfg["training"].update(epochs=1)
+    result = train(config_from_dict(cfg), verbose=0)
+    assert result.metrics["validation"]["num_examples"] == result.metrics["data"]["validation"]["rows"]
+    predictor = Predictor.from_run(result.run_dir)
+    assert predictor.chunk_stride == 4
+    scores = predictor.predict(["excellent clear strong " * 5, "weak"])
+    assert len(scores) == 2 and all(s in range(0, 601, 40) for s in scores)

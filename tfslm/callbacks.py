@@ -36,8 +36,9 @@ class ValidationMetrics(tf.keras.callbacks.Callback):
         prefix: prefix of the log keys.
     """
 
-    def __init__(self, validation_data, labels: LabelSpace, prefix: str = "val_", task=None):
+    def __init__(self, validation_data, labels: LabelSpace, prefix: str = "val_", task=None, windows=None):
         super().__init__()
+        self.windows = windows
         self.validation_data = validation_data
         self.labels = labels
         self.task = task
@@ -45,7 +46,7 @@ class ValidationMetrics(tf.keras.callbacks.Callback):
         self.history: list[dict] = []
 
     def on_epoch_end(self, epoch, logs=None):
-        metrics = evaluate_model(self.model, self.validation_data, self.labels, task=self.task)
+        metrics = evaluate_model(self.model, self.validation_data, self.labels, task=self.task, windows=self.windows)
         metrics.pop("num_examples", None)
         if logs is not None:
             for key, value in metrics.items():
@@ -66,7 +67,7 @@ def resolve_monitor(training: TrainingConfig, labels: LabelSpace, task=None) -> 
     return monitor, mode
 
 
-def default_callbacks(run_dir, validation_data, labels: LabelSpace, training: TrainingConfig, task=None) -> list:
+def default_callbacks(run_dir, validation_data, labels: LabelSpace, training: TrainingConfig, task=None, windows=None) -> list:
     """The callbacks ``tfslm train`` uses, for your own ``model.fit``.
 
     Whole-set validation metrics, early stopping on ``training.monitor`` that
@@ -79,6 +80,7 @@ def default_callbacks(run_dir, validation_data, labels: LabelSpace, training: Tr
         labels: the label space.
         training: the ``training`` config section.
         task: the :class:`~tfslm.tasks.Task` (``data.task``); None for classification.
+        windows: ``doc_index`` when ``validation_data`` holds text windows (``data.long_text: chunk``).
     """
     logs = Path(run_dir) / "logs"
     logs.mkdir(parents=True, exist_ok=True)
@@ -88,7 +90,7 @@ def default_callbacks(run_dir, validation_data, labels: LabelSpace, training: Tr
     monitor, mode = resolve_monitor(training, labels, task)
     patience = training.early_stopping_patience or training.epochs + 1
     return [
-        ValidationMetrics(validation_data, labels, task=task),
+        ValidationMetrics(validation_data, labels, task=task, windows=windows),
         tf.keras.callbacks.EarlyStopping(
             monitor=monitor, mode=mode, patience=patience, restore_best_weights=True, verbose=1
         ),

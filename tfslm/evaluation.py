@@ -74,6 +74,16 @@ def evaluate_predictions(logits: np.ndarray, y_true: np.ndarray, labels: LabelSp
     return out
 
 
+def pool_document_outputs(logits, y_true, doc_index, task=None):
+    """Average window outputs per document; each document's target is that of its first window."""
+    from .chunking import pool_windows
+
+    doc_index = np.asarray(doc_index, dtype=np.int64)
+    num_docs = int(doc_index.max()) + 1 if len(doc_index) else 0
+    first = np.searchsorted(doc_index, np.arange(num_docs))
+    return pool_windows(logits, doc_index, num_docs, task), np.asarray(y_true)[first]
+
+
 def _evaluate_scores(logits, y_true, labels: LabelSpace, task, with_confusion: bool) -> dict:
     logits = np.asarray(logits, dtype=np.float64).reshape(len(logits), -1)
     scaled_true = np.asarray(y_true, dtype=np.float64).reshape(len(logits), -1)
@@ -103,7 +113,13 @@ def _evaluate_scores(logits, y_true, labels: LabelSpace, task, with_confusion: b
     return out
 
 
-def evaluate_model(model, dataset, labels: LabelSpace, *, with_confusion: bool = False, task=None) -> dict:
-    """:func:`collect_predictions` then :func:`evaluate_predictions`."""
+def evaluate_model(model, dataset, labels: LabelSpace, *, with_confusion: bool = False, task=None, windows=None) -> dict:
+    """:func:`collect_predictions` then :func:`evaluate_predictions`.
+
+    ``windows``: the ``doc_index`` of a dataset of text windows
+    (:mod:`tfslm.chunking`); window outputs are then averaged per document first.
+    """
     logits, y_true = collect_predictions(model, dataset)
+    if windows is not None:
+        logits, y_true = pool_document_outputs(logits, y_true, windows, task)
     return evaluate_predictions(logits, y_true, labels, with_confusion=with_confusion, task=task)

@@ -58,6 +58,7 @@ class Predictor:
     max_length: int
     batch_size: int = 32
     task: Any = None  # tfslm.tasks.Task; None: single-label classification
+    chunk_stride: int | None = None  # set: long texts are scored in overlapping windows, pooled
 
     @classmethod
     def from_run(cls, run_dir: str | Path, *, batch_size: int = 32) -> "Predictor":
@@ -74,7 +75,8 @@ class Predictor:
         labels = LabelSpace.load(run_dir / "labels.json")
         task = Task.load(run_dir)
         model, tokenizer = load_pretrained_dir(run_dir / "model")
-        return cls(model, tokenizer, labels, cfg.model.max_length, batch_size, task)
+        stride = cfg.data.chunk_stride if getattr(cfg.data, "long_text", "truncate") == "chunk" else None
+        return cls(model, tokenizer, labels, cfg.model.max_length, batch_size, task, stride)
 
     def __post_init__(self):
         import tensorflow as tf
@@ -103,11 +105,26 @@ class Predictor:
         order = np.argsort(lengths, kind="stable")
         for start in range(0, len(order), self.batch_size):
             idx = order[start:start + self.batch_size]
+            if self.chunk_stride is not None:
+                out[idx] = self._window_logits([texts[i] for i in idx])
+                continue
             enc = self.tokenizer(
                 [texts[i] for i in idx], truncation=True, max_length=self.max_length, padding=True, return_tensors="tf"
             )
             out[idx] = self._forward(dict(enc)).numpy()
         return out
+
+    def _window_logits(self, texts: Sequence[str]) -> np.ndarray:
+        """Outputs of texts cut into overlapping windows, averaged per text (tfslm.chunking)."""
+        from .chunking import chunk_encode, pool_windows
+
+        enc, doc_index = chunk_encode(texts, self.tokenizer, max_length=self.max_length, stride=self.chunk_stride)
+        window_logits = []
+        for start in range(0, len(doc_index), self.batch_size):
+            batch = {k: v[start:start + self.batch_size] for k, v in enc.items()}
+            padded = self.tokenizer.pad(batch, padding=True, return_tensors="tf")
+            window_logits.append(self._forward(dict(padded)).numpy())
+        return pool_windows(np.concatenate(window_logits), doc_index, len(texts), self.task)
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         """Softmax probabilities ``[len(texts), num_labels]`` (classification and ordinal runs)."""

@@ -107,9 +107,24 @@ def train(cfg: Config, *, overwrite: bool = False, verbose: int | str = "auto") 
     log.info("model: %s (%s), %s parameters", type(model).__name__, source, f"{model.count_params():,}")
 
     splits = ("train", "validation", "test") if "test" in data else ("train", "validation")
-    datasets_ = to_tf_datasets(data, model, tokenizer, batch_size=cfg.training.batch_size, max_length=cfg.model.max_length, splits=splits)
+    windows: dict[str, Any] = {}
+    if cfg.data.long_text == "chunk":
+        from .chunking import chunked_tf_dataset
+
+        datasets_ = []
+        for split in splits:
+            ds, windows[split] = chunked_tf_dataset(
+                data[split], model, tokenizer, batch_size=cfg.training.batch_size, max_length=cfg.model.max_length,
+                stride=cfg.data.chunk_stride, shuffle=(split == "train"),
+            )
+            datasets_.append(ds)
+        log.info("long texts in windows: %s", ", ".join(f"{s} {len(windows[s])} windows" for s in splits))
+        train_rows = len(windows["train"])
+    else:
+        datasets_ = to_tf_datasets(data, model, tokenizer, batch_size=cfg.training.batch_size, max_length=cfg.model.max_length, splits=splits)
+        train_rows = data["train"].num_rows
     train_ds, val_ds = datasets_[0], datasets_[1]
-    steps_per_epoch = math.ceil(data["train"].num_rows / cfg.training.batch_size)
+    steps_per_epoch = math.ceil(train_rows / cfg.training.batch_size)
     compile_model(model, cfg.training, steps_per_epoch=steps_per_epoch, task=task)
 
     # The resolved config and label space go in first, so an interrupted run says what it was.
@@ -117,7 +132,7 @@ def train(cfg: Config, *, overwrite: bool = False, verbose: int | str = "auto") 
     data.labels.save(run_dir / "labels.json")
     task.save(run_dir)
 
-    callbacks = cb.default_callbacks(run_dir, val_ds, data.labels, cfg.training, task)
+    callbacks = cb.default_callbacks(run_dir, val_ds, data.labels, cfg.training, task, windows=windows.get("validation"))
     early_stopping = callbacks[1]
     history = model.fit(train_ds, validation_data=val_ds, epochs=cfg.training.epochs, callbacks=callbacks, verbose=verbose)
 
@@ -126,6 +141,10 @@ def train(cfg: Config, *, overwrite: bool = False, verbose: int | str = "auto") 
     metrics: dict[str, Any] = {}
     for split, split_ds in zip(splits[1:], datasets_[1:]):
         logits, y_true = collect_predictions(model, split_ds)
+        if split in windows:
+            from .evaluation import pool_document_outputs
+
+            logits, y_true = pool_document_outputs(logits, y_true, windows[split], task)
         metrics[split] = evaluate_predictions(logits, y_true, data.labels, with_confusion=True, task=task)
         save_predictions(run_dir, split, logits, y_true, data.labels, task)  # for the report's plots
     monitor, mode = cb.resolve_monitor(cfg.training, data.labels, task)

@@ -1,0 +1,93 @@
+"""Long texts as overlapping windows (``data.long_text: chunk``), pooled back per document.
+
+A text longer than ``model.max_length`` tokens is cut into windows of
+``max_length`` tokens (special tokens included) that overlap by
+``data.chunk_stride`` tokens (the fast tokenizer's ``return_overflowing_tokens``
+with ``stride``). Training sees every window with its document's target;
+evaluation and prediction average the windows of each document: the class
+probabilities (returned as log-probabilities, so a softmax gives the mean
+probability back) or the scores.
+
+The SavedModel still takes one window per text (the first ``max_length``
+tokens): pooling happens in Python, in :class:`tfslm.Predictor`.
+
+Example:
+    >>> windows, doc = chunk_encode(["a long essay ..."], tokenizer, max_length=512, stride=128)  # doctest: +SKIP
+    >>> pooled = pool_windows(window_logits, doc, num_docs=1, task=task)                          # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+__all__ = ["chunk_encode", "pool_windows", "chunked_tf_dataset", "check_stride"]
+
+
+def check_stride(tokenizer, max_length: int, stride: int) -> None:
+    """The overlap must leave room for new tokens in each window."""
+    from .errors import ConfigError
+
+    room = max_length - tokenizer.num_special_tokens_to_add()
+    if stride >= room:
+        raise ConfigError(
+            f"data.chunk_stride: {stride} tokens of overlap leave no new text in a window of model.max_length "
+            f"{max_length} ({room} text tokens); use a stride below {room}, e.g. {room // 4}"
+        )
+
+
+def chunk_encode(texts: Sequence[str], tokenizer, *, max_length: int, stride: int) -> tuple[dict, np.ndarray]:
+    """Tokenize ``texts`` into overlapping windows; return ``(encodings, doc_index)``.
+
+    ``encodings`` holds one row per window (``input_ids``, ``attention_mask``,
+    ``token_type_ids`` where the tokenizer makes them); ``doc_index[i]`` is the
+    position in ``texts`` of window ``i``. Windows of a document are consecutive.
+    """
+    check_stride(tokenizer, max_length, stride)
+    enc = tokenizer(list(texts), truncation=True, max_length=max_length, stride=stride, return_overflowing_tokens=True)
+    doc_index = np.asarray(enc.pop("overflow_to_sample_mapping"), dtype=np.int64)
+    return {k: list(v) for k, v in enc.items()}, doc_index
+
+
+def pool_windows(logits: np.ndarray, doc_index: np.ndarray, num_docs: int, task=None) -> np.ndarray:
+    """Average window outputs per document.
+
+    Regression: the mean of the outputs (scaled scores). Classes: the mean of
+    the window probabilities, returned as log-probabilities.
+    """
+    from .evaluation import softmax
+
+    logits = np.asarray(logits, dtype=np.float64)
+    doc_index = np.asarray(doc_index, dtype=np.int64)
+    counts = np.bincount(doc_index, minlength=num_docs).astype(np.float64)[:, None]
+    regression = task is not None and task.is_regression
+    values = logits if regression else softmax(logits)
+    sums = np.zeros((num_docs, logits.shape[1]), dtype=np.float64)
+    np.add.at(sums, doc_index, values)
+    mean = sums / np.maximum(counts, 1.0)
+    return (mean if regression else np.log(np.clip(mean, 1e-12, 1.0))).astype(np.float32)
+
+
+def chunked_tf_dataset(dataset, model, tokenizer, *, batch_size: int, max_length: int, stride: int, shuffle: bool = False):
+    """A ``datasets.Dataset`` (``text``, ``label``) as a ``tf.data.Dataset`` of windows; returns ``(tf_dataset, doc_index)``.
+
+    Each window carries its document's label; unshuffled datasets keep the
+    window order of ``doc_index`` (for :func:`pool_windows`).
+    """
+    import datasets
+
+    encodings, doc_index = chunk_encode(dataset["text"], tokenizer, max_length=max_length, stride=stride)
+    labels = dataset["label"]
+    encodings["label"] = [labels[i] for i in doc_index]
+    windows = datasets.Dataset.from_dict(encodings, features=_features(encodings, dataset.features["label"]))
+    tf_dataset = model.prepare_tf_dataset(windows, batch_size=batch_size, shuffle=shuffle, tokenizer=tokenizer, drop_remainder=False)
+    return tf_dataset, doc_index
+
+
+def _features(encodings: dict, label_feature):
+    import datasets
+
+    out = {k: datasets.Sequence(datasets.Value("int32")) for k in encodings if k != "label"}
+    out["label"] = label_feature
+    return datasets.Features(out)
