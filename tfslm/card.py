@@ -357,6 +357,20 @@ def _summary(run_name: str, cfg: dict, labels: dict, metrics: dict, base_model: 
         size = f" ({kind_of}{model_info['parameters']:,} parameters)"
     shown = ", ".join(f"`{n}`" for n in names)
     text_column = data_cfg.get("text_column") or "text"
+    problem = metrics.get("problem_type") or model_cfg.get("problem_type") or "single_label_classification"
+    if problem in ("regression", "multi_target_regression"):
+        targets = [str(t) for t in data_cfg.get("target_names") or ["score"]]
+        low, high = (data_cfg.get("score_range") or [None, None])[:2]
+        step = data_cfg.get("score_step")
+        what = "a score" if len(targets) == 1 else f"{len(targets)} scores ({', '.join(f'`{t}`' for t in targets)})"
+        scale = f" on a {low:g}..{high:g} scale" if low is not None else ""
+        grid = f" in steps of {step:g}" if step else ""
+        total = "; the total is their sum" if data_cfg.get("derive_total") else ""
+        task = (
+            f"It reads the `{text_column}` column and predicts {what}{scale}{grid} by regression{total}; "
+            "it is judged by quadratic weighted kappa (QWK) on the score grid, mean absolute error (MAE) and RMSE."
+        )
+        return f"`{run_name}` is a text scorer {source}{size} with tfslm, TensorFlow and Keras. {task}"
     if kind == "numeric":
         task = (
             f"It reads the `{text_column}` column and predicts a score on a numeric, "
