@@ -355,3 +355,18 @@ def test_chunked_regression_run(tmp_path, score_csv):
     assert predictor.chunk_stride == 4
     scores = predictor.predict(["excellent clear strong " * 5, "weak"])
     assert len(scores) == 2 and all(s in range(0, 601, 40) for s in scores)
+
+
+def test_early_stopping_tie_goes_to_lower_val_loss():
+    import tensorflow as tf
+
+    from tfslm.callbacks import EarlyStoppingWithTieBreak
+
+    model = tf.keras.Sequential([tf.keras.layers.Dense(1)])
+    model.build((None, 2))
+    stop = EarlyStoppingWithTieBreak(monitor="val_qwk", mode="max", patience=5, restore_best_weights=True)
+    stop.set_model(model)
+    stop.on_train_begin()
+    for epoch, (qwk, loss) in enumerate([(0.0, 0.9), (0.0, 0.5), (0.0, 0.7), (0.2, 0.8), (0.2, 0.6)]):
+        stop.on_epoch_end(epoch, {"val_qwk": qwk, "val_loss": loss})
+    assert stop.best_epoch == 4 and stop.best == 0.2

@@ -22,7 +22,7 @@ from .config import TrainingConfig
 from .evaluation import evaluate_model
 from .labels import LabelSpace
 
-__all__ = ["ValidationMetrics", "default_callbacks", "resolve_monitor"]
+__all__ = ["ValidationMetrics", "EarlyStoppingWithTieBreak", "default_callbacks", "resolve_monitor"]
 
 _LOWER_IS_BETTER = ("loss", "mae", "rmse", "error")
 
@@ -52,6 +52,32 @@ class ValidationMetrics(tf.keras.callbacks.Callback):
             for key, value in metrics.items():
                 logs[self.prefix + key] = value
         self.history.append({"epoch": epoch + 1, **metrics})
+
+
+class EarlyStoppingWithTieBreak(tf.keras.callbacks.EarlyStopping):
+    """``EarlyStopping`` where a tie on the monitored metric goes to the epoch with the lower ``val_loss``.
+
+    QWK, accuracy or exact agreement often tie early in training (a model that
+    still predicts one value scores a QWK of exactly 0 epoch after epoch); plain
+    early stopping would then keep the first epoch although the loss improved.
+    """
+
+    def on_train_begin(self, logs=None):
+        super().on_train_begin(logs)
+        self._best_loss = float("inf")
+        self._current_loss = float("inf")
+
+    def _is_improvement(self, monitor_value, reference_value):
+        if super()._is_improvement(monitor_value, reference_value):
+            return True
+        return bool(monitor_value == reference_value and self._current_loss < self._best_loss)
+
+    def on_epoch_end(self, epoch, logs=None):
+        loss = (logs or {}).get("val_loss")
+        self._current_loss = float(loss) if loss is not None else float("inf")
+        super().on_epoch_end(epoch, logs)
+        if self.best_epoch == epoch:
+            self._best_loss = self._current_loss
 
 
 def resolve_monitor(training: TrainingConfig, labels: LabelSpace, task=None) -> tuple[str, str]:
@@ -91,7 +117,7 @@ def default_callbacks(run_dir, validation_data, labels: LabelSpace, training: Tr
     patience = training.early_stopping_patience or training.epochs + 1
     return [
         ValidationMetrics(validation_data, labels, task=task, windows=windows),
-        tf.keras.callbacks.EarlyStopping(
+        EarlyStoppingWithTieBreak(
             monitor=monitor, mode=mode, patience=patience, restore_best_weights=True, verbose=1
         ),
         tf.keras.callbacks.CSVLogger(os.fspath(logs / "history.csv")),
