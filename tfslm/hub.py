@@ -4,7 +4,7 @@ What goes up (paths in the repo):
 
 * every file of ``<run>/model/`` at the repo root (``config.json``, ``tf_model.h5``,
   tokenizer files), so ``from_pretrained("<repo_id>")`` works;
-* ``labels.json``, ``README.md`` (the model card), ``metrics.json`` and
+* ``labels.json``, ``task.json``, ``README.md`` (the model card), ``metrics.json`` and
   ``config.yaml`` from the run directory, where present (they win over a
   file of the same name in ``model/``);
 * ``<run>/saved_model/`` under ``saved_model/``.
@@ -46,7 +46,7 @@ __all__ = ["push_run", "collect_run_files", "HubAuthError", "HubRequestError", "
 logger = logging.getLogger(__name__)
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
-RUN_FILES = ("labels.json", "README.md", "metrics.json", "config.yaml")
+RUN_FILES = ("labels.json", "task.json", "README.md", "metrics.json", "config.yaml")
 # LFS uploads go through huggingface_hub's own retry loop (5 retries, 1-8 s apart by
 # default); during a push it is shortened to these values so a dead storage host
 # fails in seconds rather than minutes.
