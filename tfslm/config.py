@@ -162,7 +162,8 @@ def _type_name(annotation: Any) -> str:
         names = [_type_name(a) for a in typing.get_args(annotation) if a is not type(None)]
         return " or ".join(names) + " or null"
     if origin is list:
-        return f"a list of {_type_name(typing.get_args(annotation)[0])}s"
+        item = typing.get_args(annotation)[0]
+        return "a list of " + {int: "integers", float: "numbers", str: "strings"}.get(item, str(item))
     return {int: "an integer", float: "a number", str: "a string", bool: "true/false"}.get(annotation, str(annotation))
 
 
