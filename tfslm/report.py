@@ -172,7 +172,7 @@ def plot_confusion(matrix, names, path: Path, title: str) -> Path:
     image = ax.imshow(share, cmap="Blues", vmin=0.0, vmax=1.0)
     ax.set_xticks(range(n))
     ax.set_yticks(range(n))
-    font = 10 if n <= 12 else (8 if n <= 20 else 6.5)
+    font = 10 if n <= 12 else (8.5 if n <= 20 else 7.5)
     ax.set_xticklabels(names, rotation=90 if n > 8 else 0, fontsize=font)
     ax.set_yticklabels(names, fontsize=font)
     ax.set_xlabel("predicted label")
