@@ -61,21 +61,27 @@ def create_optimizer_for(training: TrainingConfig, steps_per_epoch: int):
     return optimizer, schedule
 
 
-def compile_model(model, training: TrainingConfig, *, steps_per_epoch: int):
+def compile_model(model, training: TrainingConfig, *, steps_per_epoch: int, **compile_options):
     """Compile ``model`` for single-label classification with the configured optimizer.
 
-    The loss is explicit (sparse categorical cross-entropy on logits), so the
-    model trains under any Keras ``fit`` loop, not only transformers' built-in loss.
+    The loss is explicit (sparse categorical cross-entropy on logits, cast to
+    float32 first so mixed precision keeps a float32 loss), so the model
+    trains under any Keras ``fit`` loop, not only transformers' built-in loss.
+    ``compile_options`` (``jit_compile``, ``steps_per_execution``) go to
+    ``model.compile``; see :func:`tfslm.performance.resolve_performance`.
 
     Example:
         >>> model = compile_model(model, cfg.training, steps_per_epoch=len(train_ds))  # doctest: +SKIP
     """
     import tensorflow as tf
 
+    from .performance import Float32SparseCategoricalCrossentropy
+
     optimizer, _ = create_optimizer_for(training, steps_per_epoch)
     model.compile(
         optimizer=optimizer,
-        loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        loss=Float32SparseCategoricalCrossentropy(from_logits=True),
         metrics=[tf.keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+        **compile_options,
     )
     return model
