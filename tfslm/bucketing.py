@@ -9,16 +9,18 @@ and pads each batch to its longest row, wherever that row came from. Here
    of the three changes); only ``input_ids`` and ``length`` are stored;
 2. the token ids are read from Arrow (offsets + values, no Python lists) into
    one flat TF tensor; a row is a slice of it;
-3. ``tf.data`` shuffles row indices with the seed, groups rows into length
-   buckets (boundaries from the length quantiles, multiples of 8), batches
-   within a bucket, pads to a multiple of 8 (or to the bucket edge with
-   ``static_shapes``), builds ``attention_mask`` from the lengths and
-   prefetches. No Python runs per batch, so the pipeline also works where
+3. ``tf.data`` shuffles row indices with the seed, sorts them by length
+   within windows of 50 batches (so a batch holds rows of nearly one length:
+   the bucketing of HF's ``group_by_length``, in the graph), batches
+   neighbours, pads to a multiple of 8 (or, with ``static_shapes``, to the
+   bucket edge above: edges from the length quantiles, multiples of 8),
+   builds ``attention_mask`` from the lengths, shuffles the batches with the
+   seed and prefetches. No Python runs per batch, so the pipeline also works where
    there is none (TPU hosts, tf.data service).
 
-Training epochs see every row exactly once (``static_shapes`` drops each
-bucket's last partial batch: fixed shapes, at most ``batch_size - 1`` rows per
-bucket left out of an epoch, different rows every epoch). Validation and test
+Training epochs see every row exactly once (``static_shapes`` drops the
+epoch's last partial batch: fixed shapes, at most ``batch_size - 1`` rows
+left out of an epoch, different rows every epoch). Validation and test
 datasets keep every row in the split's order, so ``model.predict(val_ds)``
 lines up with ``data["validation"]``.
 
@@ -234,14 +236,6 @@ def bucket_boundaries(lengths: Sequence[int], max_length: int, *, batch_size: in
     return edges
 
 
-def _batch_count(lengths: np.ndarray, edges: Sequence[int], batch_size: int, drop_remainder: bool) -> int:
-    bucket = np.searchsorted(np.asarray(edges), lengths, side="left")
-    counts = np.bincount(bucket, minlength=len(edges))
-    if drop_remainder:
-        return int(sum(c // batch_size for c in counts))
-    return int(sum(-(-c // batch_size) for c in counts))
-
-
 def _feature_names(model, tokenizer) -> list[str]:
     names = list(getattr(tokenizer, "model_input_names", ["input_ids", "attention_mask"]))
     if model is not None:
@@ -253,14 +247,28 @@ def _feature_names(model, tokenizer) -> list[str]:
 
 
 # ---------------------------------------------------------------- tf.data
-def _index_dataset(n: int, shuffle: bool, seed: int | None):
+_WINDOW_BATCHES = 50  # rows are sorted by length within windows of 50 batches (as HF's group_by_length)
+
+
+def _row_order(n: int, lengths, *, shuffle: bool, seed: int | None, batch_size: int):
+    """Row indices in batching order: a seeded shuffle, then sorted by length within windows.
+
+    Consecutive rows then have nearly equal lengths, so a batch of them needs
+    almost no padding; which rows meet in a batch changes every epoch.
+    """
     import tensorflow as tf
 
     rows = tf.data.Dataset.range(n)
-    if shuffle:
-        # Shuffling indices (not rows) keeps the buffer small; reshuffled every epoch from the seed.
-        rows = rows.shuffle(max(n, 1), seed=seed, reshuffle_each_iteration=True)
-    return rows
+    if not shuffle:
+        return rows
+    # Shuffling indices (not rows) keeps the buffer small; reshuffled every epoch from the seed.
+    rows = rows.shuffle(max(n, 1), seed=seed, reshuffle_each_iteration=True)
+    window = batch_size * _WINDOW_BATCHES
+
+    def by_length(idx):
+        return tf.gather(idx, tf.argsort(tf.gather(lengths, idx), stable=True))
+
+    return rows.batch(window).map(by_length).unbatch()
 
 
 def bucketed_dataset(
@@ -274,10 +282,13 @@ def bucketed_dataset(
 ):
     """A ``tf.data.Dataset`` of ``(features, label)`` batches from a tokenized split.
 
-    With ``shuffle`` (training): seeded index shuffle, length buckets, batches
-    within a bucket, a small seeded shuffle of batches. Without it
-    (evaluation): the split's order, every row, each batch padded to its
-    longest row (rounded up to 8, or to the bucket edge with ``static_shapes``).
+    With ``shuffle`` (training): a seeded index shuffle, rows sorted by length
+    within windows of 50 batches, batches of neighbours, then a seeded
+    shuffle of the batches. Without it (evaluation): the split's order, every
+    row. Each batch is padded to its longest row rounded up to a multiple of
+    8 or, with ``static_shapes``, to the bucket edge at or above it (training
+    then drops the epoch's last partial batch, so every batch has one of
+    ``len(spec.edges)`` shapes).
 
     The dataset has a known length (``len(ds)``) and carries
     ``ds.padding_stats`` (pad tokens / all tokens of its first epoch, batch
@@ -291,6 +302,7 @@ def bucketed_dataset(
     n = len(lengths_np)
     values = tf.constant(values_np)
     starts = tf.constant(splits_np[:-1])
+    del values_np, splits_np
     lengths = tf.constant(lengths_np)
     labels = tf.constant(labels_np)
     edges = tf.constant(spec.edges, dtype=tf.int32)
@@ -304,27 +316,15 @@ def bucketed_dataset(
         ids = tf.slice(values, [starts[i]], [tf.cast(length, tf.int64)])
         return ids, length, labels[i]
 
-    def bucket_of(ids, length, label):
-        return tf.cast(tf.searchsorted(edges, tf.reshape(length, [1]), side="left")[0], tf.int64)
-
-    def pad_to(batch_ids, target):
-        extra = target - tf.shape(batch_ids)[1]
-        return tf.pad(batch_ids, [[0, 0], [0, extra]], constant_values=pad_token_id)
-
     def finish(batch_ids, batch_lengths, batch_labels):
         longest = tf.reduce_max(batch_lengths)
-        if spec.static_shapes:
-            target = tf.gather(edges, tf.searchsorted(edges, tf.reshape(longest, [1]), side="left"))[0]
-        else:
-            target = tf.minimum((longest + _MULTIPLE - 1) // _MULTIPLE * _MULTIPLE, cap)
-            target = tf.maximum(target, longest)
-        ids = pad_to(batch_ids, target)
-        if spec.static_shapes:
-            ids = tf.ensure_shape(ids, [batch_size if drop_remainder else None, None])
-        mask = tf.sequence_mask(batch_lengths, target, dtype=tf.int32)
+        target = _target_length(longest, edges, spec.static_shapes, cap)
+        ids = tf.pad(batch_ids, [[0, 0], [0, target - tf.shape(batch_ids)[1]]], constant_values=pad_token_id)
+        if drop_remainder:
+            ids = tf.ensure_shape(ids, [batch_size, None])
         features = {"input_ids": ids}
         if "attention_mask" in names:
-            features["attention_mask"] = mask
+            features["attention_mask"] = tf.sequence_mask(batch_lengths, target, dtype=tf.int32)
         if "token_type_ids" in names:
             features["token_type_ids"] = tf.zeros_like(ids)
         return features, batch_labels
@@ -334,20 +334,14 @@ def bucketed_dataset(
     options = tf.data.Options()
     options.deterministic = True
 
-    rows = _index_dataset(n, shuffle, seed).map(fetch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    if shuffle:
-        batches = rows.group_by_window(
-            key_func=bucket_of,
-            reduce_func=lambda key, window: window.padded_batch(batch_size, padded, pad_values, drop_remainder=drop_remainder),
-            window_size=batch_size,
-        )
-        # Buckets fill at different rates, so batches already interleave; a small
-        # seeded shuffle breaks the end-of-epoch run of partial batches.
-        batches = batches.shuffle(16, seed=None if seed is None else seed + 1, reshuffle_each_iteration=True)
-    else:
-        batches = rows.padded_batch(batch_size, padded, pad_values, drop_remainder=False)
+    order = _row_order(n, lengths, shuffle=shuffle, seed=seed, batch_size=batch_size)
+    rows = order.map(fetch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    batches = rows.padded_batch(batch_size, padded, pad_values, drop_remainder=drop_remainder)
     ds = batches.map(finish, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    n_batches = _batch_count(lengths_np, spec.edges, batch_size, drop_remainder) if shuffle else -(-n // batch_size)
+    if shuffle:
+        # Mix the sorted batches of a window (and the windows' short and long ends).
+        ds = ds.shuffle(2 * _WINDOW_BATCHES, seed=None if seed is None else seed + 1, reshuffle_each_iteration=True)
+    n_batches = n // batch_size if drop_remainder else -(-n // batch_size)
     ds = ds.apply(tf.data.experimental.assert_cardinality(n_batches)).with_options(options).prefetch(tf.data.AUTOTUNE)
     ds.padding_stats = epoch_padding_stats(lengths_np, spec, shuffle=shuffle, seed=seed)
     ds.bucket_spec = spec
@@ -355,43 +349,42 @@ def bucketed_dataset(
     return ds
 
 
-def epoch_padding_stats(lengths: np.ndarray, spec: BucketSpec, *, shuffle: bool, seed: int | None) -> dict[str, Any]:
-    """Pad tokens / all tokens of one epoch, computed by the same tf.data grouping on lengths alone.
+def _target_length(longest, edges, static_shapes: bool, cap: int):
+    """The padded length of a batch whose longest row is ``longest`` (pure TF)."""
+    import tensorflow as tf
 
-    The same seed gives the same first-epoch order as the real pipeline, so
+    if static_shapes:
+        return tf.gather(edges, tf.searchsorted(edges, tf.reshape(longest, [1]), side="left"))[0]
+    target = tf.minimum((longest + _MULTIPLE - 1) // _MULTIPLE * _MULTIPLE, cap)
+    return tf.maximum(target, longest)
+
+
+def epoch_padding_stats(lengths: np.ndarray, spec: BucketSpec, *, shuffle: bool, seed: int | None) -> dict[str, Any]:
+    """Pad tokens / all tokens of one epoch, from the same tf.data row order on lengths alone.
+
+    The same seed gives the same first-epoch batches as the real pipeline, so
     the figure is that epoch's exactly, at the cost of a pass over integers.
     """
     import tensorflow as tf
 
     lengths = np.asarray(lengths, dtype=np.int32)
     n = len(lengths)
-    edges_np = np.asarray(spec.edges, dtype=np.int32)
-    edges = tf.constant(edges_np)
     lens = tf.constant(lengths)
+    edges = tf.constant(np.asarray(spec.edges, dtype=np.int32))
     batch_size = int(spec.batch_size)
     drop_remainder = bool(spec.static_shapes and shuffle)
-    rows = _index_dataset(n, shuffle, seed).map(lambda i: lens[i])
-    if shuffle:
-        batches = rows.group_by_window(
-            key_func=lambda x: tf.cast(tf.searchsorted(edges, tf.reshape(x, [1]), side="left")[0], tf.int64),
-            reduce_func=lambda key, window: window.batch(batch_size, drop_remainder=drop_remainder),
-            window_size=batch_size,
-        )
-    else:
-        batches = rows.batch(batch_size)
+    cap = int(spec.edges[-1])
+    order = _row_order(n, lens, shuffle=shuffle, seed=seed, batch_size=batch_size)
+    batches = order.map(lambda i: lens[i]).batch(batch_size, drop_remainder=drop_remainder)
+    batches = batches.map(lambda b: (tf.shape(b)[0], _target_length(tf.reduce_max(b), edges, spec.static_shapes, cap), tf.reduce_sum(b)))
     real = padded_total = n_batches = rows_seen = 0
     shapes: set[tuple[int, int]] = set()
-    for batch in batches.as_numpy_iterator():
-        longest = int(batch.max())
-        if spec.static_shapes:
-            target = int(edges_np[np.searchsorted(edges_np, longest, side="left")])
-        else:
-            target = max(min(_round_up(longest), int(edges_np[-1])), longest)
-        real += int(batch.sum())
-        padded_total += target * len(batch)
-        rows_seen += len(batch)
+    for rows, target, total in batches.as_numpy_iterator():
+        real += int(total)
+        padded_total += int(target) * int(rows)
+        rows_seen += int(rows)
         n_batches += 1
-        shapes.add((len(batch), target))
+        shapes.add((int(rows), int(target)))
     fraction = 0.0 if padded_total == 0 else 1.0 - real / padded_total
     return {
         "padding_fraction": round(fraction, 4),
