@@ -29,13 +29,13 @@ def tiny():
 
     from tfslm.modeling import train_wordpiece_tokenizer
 
-    rows = _rows(150)
+    rows = _rows(210)
     names = ["food", "science", "sports"]
     features = datasets.Features({"text": datasets.Value("string"), "label": datasets.ClassLabel(names=names)})
     make = lambda part: datasets.Dataset.from_dict(  # noqa: E731
         {"text": [r["text"] for r in part], "label": [names.index(r["label"]) for r in part]}, features=features
     )
-    data = datasets.DatasetDict({"train": make(rows[:110]), "validation": make(rows[110:])})
+    data = datasets.DatasetDict({"train": make(rows[:170]), "validation": make(rows[170:])})
     tokenizer = train_wordpiece_tokenizer(data["train"]["text"], vocab_size=300, model_max_length=64)
     return data, tokenizer
 
