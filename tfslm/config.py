@@ -46,6 +46,8 @@ BAD_ROW_POLICIES = ("error", "skip")
 PROBLEM_TYPES = ("single_label_classification", "ordinal", "regression", "multi_target_regression")
 ORDINAL_DECODINGS = ("argmax", "expected_value")
 LONG_TEXT_POLICIES = ("truncate", "chunk")
+INPUT_PIPELINES = ("bucketed", "prepare_tf_dataset")
+MIXED_PRECISION = ("auto", "off", "bf16", "fp16")
 RESOURCE_SCHEME = "tfslm:"
 
 
@@ -108,6 +110,12 @@ class TrainingConfig:
     early_stopping_patience: int | None = 2
     monitor: str = "auto"
     deterministic: bool = True
+    # Speed (tfslm/bucketing.py, tfslm/performance.py): "auto" is decided per device.
+    input_pipeline: str = "bucketed"
+    static_shapes: bool = False
+    steps_per_execution: int | str = "auto"
+    jit_compile: bool | str = "auto"
+    mixed_precision: str | bool = "auto"
 
 
 @dataclass
@@ -160,7 +168,7 @@ def _type_name(annotation: Any) -> str:
     origin = typing.get_origin(annotation)
     if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
         names = [_type_name(a) for a in typing.get_args(annotation) if a is not type(None)]
-        return " or ".join(names) + " or null"
+        return " or ".join(names) + (" or null" if type(None) in typing.get_args(annotation) else "")
     if origin is list:
         item = typing.get_args(annotation)[0]
         return "a list of " + {int: "integers", float: "numbers", str: "strings"}.get(item, str(item))
@@ -174,6 +182,14 @@ def _coerce(key: str, value: Any, annotation: Any) -> Any:
             return None
         inner = [a for a in typing.get_args(annotation) if a is not type(None)]
         return _coerce(key, value, inner[0])
+    if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
+        arms = typing.get_args(annotation)
+        for arm in sorted(arms, key=lambda a: a is not type(value)):  # an exact type match first
+            try:
+                return _coerce(key, value, arm)
+            except ConfigError:
+                continue
+        raise ConfigError(f"{key}: expected {_type_name(annotation)}, got {value!r} ({type(value).__name__})")
     expected = _type_name(annotation)
     if origin is list:
         (item_type,) = typing.get_args(annotation)
@@ -304,6 +320,7 @@ def validate(cfg: Config) -> Config:
         )
     if t.seed < 0:
         raise ConfigError(f"training.seed: expected a non-negative integer, got {t.seed}")
+    _validate_speed(t)
     if cfg.hub.push and not cfg.hub.repo_id:
         raise ConfigError("hub.repo_id: required when hub.push is true; give owner/name")
     if cfg.run_name is not None and (not cfg.run_name or "/" in cfg.run_name or cfg.run_name in (".", "..")):
@@ -364,6 +381,27 @@ def _validate_task(d: DataConfig, m: ModelConfig) -> None:
             raise ConfigError(f"data.bins: expected at least 3 increasing band edges (2 bands), got {d.bins}")
     if d.bin_width is not None and not (d.bin_width > 0 and math.isfinite(d.bin_width)):
         raise ConfigError(f"data.bin_width: expected a positive number, got {d.bin_width}")
+def _validate_speed(t: TrainingConfig) -> None:
+    """The throughput keys; ``auto`` values are resolved per device in tfslm/performance.py."""
+    _choice("training.input_pipeline", t.input_pipeline, INPUT_PIPELINES)
+    if t.mixed_precision is False:  # YAML 1.1 reads a bare `off` as false
+        t.mixed_precision = "off"
+    if t.mixed_precision not in MIXED_PRECISION:
+        raise ConfigError(f"training.mixed_precision: got {t.mixed_precision!r}, expected one of: {', '.join(MIXED_PRECISION)}")
+    if isinstance(t.jit_compile, str):
+        words = {"true": True, "false": False, "on": True, "off": False, "auto": "auto"}
+        if t.jit_compile.lower() not in words:
+            raise ConfigError(f"training.jit_compile: got {t.jit_compile!r}, expected one of: auto, true, false")
+        t.jit_compile = words[t.jit_compile.lower()]
+    if isinstance(t.steps_per_execution, str):
+        if t.steps_per_execution.strip().isdigit():
+            t.steps_per_execution = int(t.steps_per_execution)
+        elif t.steps_per_execution != "auto":
+            raise ConfigError(f"training.steps_per_execution: got {t.steps_per_execution!r}, expected auto or an integer >= 1")
+    if t.steps_per_execution != "auto" and t.steps_per_execution < 1:
+        raise ConfigError(f"training.steps_per_execution: got {t.steps_per_execution}, expected auto or an integer >= 1")
+    if t.static_shapes and t.input_pipeline != "bucketed":
+        raise ConfigError("training.static_shapes: needs training.input_pipeline: bucketed (prepare_tf_dataset pads each batch to its longest row)")
 
 
 def _positive(key: str, value: int, minimum: int = 1) -> None:

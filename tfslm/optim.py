@@ -74,7 +74,7 @@ def _ScaledMSE():
     return ScaledMSE(name="mse")
 
 
-def compile_model(model, training: TrainingConfig, *, steps_per_epoch: int, task=None):
+def compile_model(model, training: TrainingConfig, *, steps_per_epoch: int, task=None, **compile_options):
     """Compile ``model`` with the configured optimizer and the task's loss.
 
     The loss is explicit, so the model trains under any Keras ``fit`` loop, not
@@ -82,20 +82,25 @@ def compile_model(model, training: TrainingConfig, *, steps_per_epoch: int, task
     logits for classes (ordinal included), mean squared error on the [0, 1]
     scaled targets for regression. (transformers' own TF loss picks sparse
     cross-entropy whenever ``num_labels > 1``, which is wrong for several
-    regression targets.)
+    regression targets.) Losses are computed in float32, also under mixed
+    precision. ``compile_options`` (``jit_compile``, ``steps_per_execution``)
+    go to ``model.compile``; see :func:`tfslm.performance.resolve_performance`.
 
     Example:
         >>> model = compile_model(model, cfg.training, steps_per_epoch=len(train_ds))  # doctest: +SKIP
     """
     import tensorflow as tf
 
+    from .performance import Float32SparseCategoricalCrossentropy
+
     optimizer, _ = create_optimizer_for(training, steps_per_epoch)
     if task is not None and task.is_regression:
-        model.compile(optimizer=optimizer, loss=_ScaledMSE())
+        model.compile(optimizer=optimizer, loss=_ScaledMSE(), **compile_options)
         return model
     model.compile(
         optimizer=optimizer,
-        loss=tf.keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        loss=Float32SparseCategoricalCrossentropy(from_logits=True),
         metrics=[tf.keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
+        **compile_options,
     )
     return model

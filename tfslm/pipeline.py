@@ -1,7 +1,9 @@
 """``tf.data`` input pipelines: tokenized ``datasets`` splits to batched ``tf.data.Dataset``s.
 
-This is the ``prepare_tf_dataset`` path: each batch is padded to its own
-longest row by the tokenizer's collator.
+Two paths (``training.input_pipeline``): ``bucketed`` (the default; pure TF,
+length buckets, tokens cached on disk: see :mod:`tfslm.bucketing`) and
+``prepare_tf_dataset`` (transformers' own: each batch is padded to its own
+longest row by the tokenizer's collator, in Python).
 
 Example:
     >>> train_ds, val_ds = to_tf_datasets(data, model, tokenizer, batch_size=16, max_length=128)  # doctest: +SKIP
@@ -39,6 +41,9 @@ def to_tf_datasets(
     batch_size: int = 16,
     max_length: int = 128,
     splits: Sequence[str] = ("train", "validation"),
+    input_pipeline: str = "bucketed",
+    seed: int | None = None,
+    static_shapes: bool = False,
 ):
     """The named splits of ``data`` as ``tf.data.Dataset``s, in the order asked; train is shuffled.
 
@@ -49,10 +54,22 @@ def to_tf_datasets(
         batch_size: rows per batch.
         max_length: texts are truncated to this many tokens.
         splits: which splits to return.
+        input_pipeline: ``bucketed`` or ``prepare_tf_dataset``.
+        seed: seeds the bucketed shuffles (None: TF's global seed).
+        static_shapes: bucketed only: a small fixed set of batch shapes (see :mod:`tfslm.bucketing`).
 
     Example:
         >>> train_ds, val_ds = to_tf_datasets(data, model, tokenizer, batch_size=16)  # doctest: +SKIP
     """
+    if input_pipeline == "bucketed":
+        from .bucketing import bucketed_datasets
+
+        return bucketed_datasets(
+            data, model, tokenizer, batch_size=batch_size, max_length=max_length, splits=splits,
+            seed=seed, static_shapes=static_shapes,
+        )
+    if input_pipeline != "prepare_tf_dataset":
+        raise ValueError(f"input_pipeline: got {input_pipeline!r}, expected bucketed or prepare_tf_dataset")
     return tuple(
         to_tf_dataset(data[split], model, tokenizer, batch_size=batch_size, max_length=max_length, shuffle=(split == "train"))
         for split in splits

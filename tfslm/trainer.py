@@ -64,6 +64,15 @@ def _prepare_run_dir(run_dir: Path, overwrite: bool) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
 
 
+def _speed_report(cfg: Config, perf, train_ds) -> dict[str, Any]:
+    out = {"input_pipeline": cfg.training.input_pipeline, "static_shapes": cfg.training.static_shapes, **perf.to_dict()}
+    stats = getattr(train_ds, "padding_stats", None)
+    if stats:
+        out["train_epoch"] = {k: v for k, v in stats.items() if k != "shapes"}
+        out["bucket_edges"] = list(train_ds.bucket_spec.edges)
+    return out
+
+
 def train(cfg: Config, *, overwrite: bool = False, verbose: int | str = "auto") -> TrainResult:
     """Train, evaluate and save one run as configured; return its metrics and model.
 
@@ -85,6 +94,7 @@ def train(cfg: Config, *, overwrite: bool = False, verbose: int | str = "auto") 
     from .evaluation import collect_predictions, evaluate_predictions
     from .modeling import build_model, save_pretrained
     from .optim import compile_model
+    from .performance import float32_copy, resolve_performance
     from .pipeline import to_tf_datasets
 
     started = time.time()
@@ -102,7 +112,10 @@ def train(cfg: Config, *, overwrite: bool = False, verbose: int | str = "auto") 
         log.warning("skipped bad rows (data.on_bad_rows: skip): %s", data.skipped)
     log.info("labels (%d, %s%s): %s", data.labels.num_labels, data.labels.kind, ", ordered" if data.labels.ordered else "", ", ".join(data.labels.names[:20]))
 
-    model, tokenizer = build_model(cfg.model, data.labels, train_texts=data["train"]["text"], task=task)
+    perf = resolve_performance(cfg.training)
+    log.info("performance on %s: %s", perf.device_detail, ", ".join(f"{k} {getattr(perf, k)} ({v})" for k, v in perf.reasons.items()))
+    with perf.policy_scope():  # layers take the dtype policy when built
+        model, tokenizer = build_model(cfg.model, data.labels, train_texts=data["train"]["text"], task=task)
     source = cfg.model.checkpoint or f"{cfg.model.architecture} from scratch"
     log.info("model: %s (%s), %s parameters", type(model).__name__, source, f"{model.count_params():,}")
 
@@ -121,11 +134,15 @@ def train(cfg: Config, *, overwrite: bool = False, verbose: int | str = "auto") 
         log.info("long texts in windows: %s", ", ".join(f"{s} {len(windows[s])} windows" for s in splits))
         train_rows = len(windows["train"])
     else:
-        datasets_ = to_tf_datasets(data, model, tokenizer, batch_size=cfg.training.batch_size, max_length=cfg.model.max_length, splits=splits)
+        datasets_ = to_tf_datasets(
+            data, model, tokenizer, batch_size=cfg.training.batch_size, max_length=cfg.model.max_length, splits=splits,
+            input_pipeline=cfg.training.input_pipeline, seed=cfg.training.seed, static_shapes=cfg.training.static_shapes,
+        )
         train_rows = data["train"].num_rows
     train_ds, val_ds = datasets_[0], datasets_[1]
-    steps_per_epoch = math.ceil(train_rows / cfg.training.batch_size)
-    compile_model(model, cfg.training, steps_per_epoch=steps_per_epoch, task=task)
+    cardinality = int(train_ds.cardinality())
+    steps_per_epoch = cardinality if cardinality > 0 else math.ceil(train_rows / cfg.training.batch_size)
+    compile_model(model, cfg.training, steps_per_epoch=steps_per_epoch, task=task, **perf.compile_options())
 
     # The resolved config and label space go in first, so an interrupted run says what it was.
     atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(config_to_dict(cfg), sort_keys=False, allow_unicode=True))
@@ -161,9 +178,12 @@ def train(cfg: Config, *, overwrite: bool = False, verbose: int | str = "auto") 
             "model": {"source": source, "type": type(model).__name__, "parameters": int(model.count_params())},
             "training": {"batch_size": cfg.training.batch_size, "steps_per_epoch": steps_per_epoch, "seed": cfg.training.seed},
             "train_seconds": round(time.time() - started, 1),
+            "speed": _speed_report(cfg, perf, train_ds),
         }
     )
 
+    if perf.mixed_precision != "off":  # save and serve a float32 model, whatever it trained in
+        model = float32_copy(model)
     save_pretrained(model, tokenizer, run_dir / "model")
     if cfg.export.saved_model:
         from .export import export_saved_model

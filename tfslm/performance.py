@@ -1,0 +1,244 @@
+"""Throughput settings decided per device, in one place: precision, XLA, steps per execution.
+
+``auto`` resolves as follows (each choice and its reason is logged and
+written to ``metrics.json``):
+
+- ``training.mixed_precision``: ``bf16`` on TPU, on NVIDIA GPUs of compute
+  capability 8.0+ (Ampere and newer) and on CPUs with native bfloat16
+  (``avx512_bf16`` or ``amx_bf16`` in ``/proc/cpuinfo``); ``fp16`` with
+  dynamic loss scaling on older GPUs; ``off`` (float32) elsewhere.
+- ``training.jit_compile``: on for TPU (XLA is how TPUs run); off on CPU,
+  where graph mode with oneDNN measured faster than XLA with its per-shape
+  compiles; on GPU only with ``static_shapes`` (a bounded set of shapes to
+  compile) — a rule, not yet a measurement, as no GPU was at hand.
+- ``training.steps_per_execution``: 32 on TPU and 8 on GPU (host round trips
+  dominate small steps there); 1 on CPU, where the host is the device.
+
+Mixed precision follows Keras: variables stay float32, layers compute in
+the low precision; logits are cast to float32 before the loss
+(:class:`Float32SparseCategoricalCrossentropy`), and fp16 gets Keras'
+``LossScaleOptimizer``. The global policy is set only while the model is
+built (:meth:`Performance.policy_scope`) and restored afterwards, so later
+models (a Predictor, the float32 copy for export) are float32.
+
+Example:
+    >>> perf = resolve_performance(cfg.training)           # doctest: +SKIP
+    >>> with perf.policy_scope():                          # doctest: +SKIP
+    ...     model, tokenizer = build_model(cfg.model, data.labels)
+    >>> model.compile(optimizer, loss, **perf.compile_options())   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+__all__ = [
+    "Performance",
+    "resolve_performance",
+    "detect_device",
+    "cpu_flags",
+    "cpu_has_native_bf16",
+    "Float32SparseCategoricalCrossentropy",
+    "float32_copy",
+    "POLICIES",
+]
+
+log = logging.getLogger("tfslm")
+
+POLICIES = {"off": "float32", "bf16": "mixed_bfloat16", "fp16": "mixed_float16"}
+_CPU_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
+
+
+def cpu_flags(path: str = "/proc/cpuinfo") -> set[str]:
+    """The CPU feature flags the kernel reports (empty where /proc/cpuinfo is absent)."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as handle:
+            for line in handle:
+                if line.startswith("flags") and ":" in line:
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def cpu_has_native_bf16(flags: set[str] | None = None) -> bool:
+    """True when the CPU computes bfloat16 natively (AVX512-BF16 or AMX-BF16)."""
+    flags = cpu_flags() if flags is None else flags
+    return any(flag in flags for flag in _CPU_BF16_FLAGS)
+
+
+@dataclass
+class DeviceInfo:
+    kind: str  # "cpu", "gpu" or "tpu"
+    detail: str
+    compute_capability: tuple[int, int] | None = None
+    cpu_bf16: bool = False
+
+
+def detect_device() -> DeviceInfo:
+    """What the training will run on: a TPU (when a TPU system is initialised), else the first GPU, else the CPU."""
+    import tensorflow as tf
+
+    flags = cpu_flags()
+    cpu_bf16 = cpu_has_native_bf16(flags)
+    if tf.config.list_logical_devices("TPU"):
+        return DeviceInfo("tpu", "TPU", cpu_bf16=cpu_bf16)
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        details = tf.config.experimental.get_device_details(gpus[0]) or {}
+        cc = details.get("compute_capability")
+        name = details.get("device_name", "GPU")
+        return DeviceInfo("gpu", f"{name} x{len(gpus)}", tuple(cc) if cc else None, cpu_bf16)
+    isa = "avx512_bf16" if "avx512_bf16" in flags else ("amx_bf16" if "amx_bf16" in flags else "no native bf16")
+    return DeviceInfo("cpu", f"CPU x{os.cpu_count()} ({isa})", None, cpu_bf16)
+
+
+@dataclass
+class Performance:
+    """The resolved throughput settings and why each was chosen."""
+
+    device: str
+    device_detail: str
+    mixed_precision: str  # off | bf16 | fp16
+    jit_compile: bool
+    steps_per_execution: int
+    reasons: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def policy(self) -> str:
+        return POLICIES[self.mixed_precision]
+
+    @contextlib.contextmanager
+    def policy_scope(self):
+        """Set the Keras global dtype policy while models are built; restore it afterwards."""
+        import tensorflow as tf
+
+        previous = tf.keras.mixed_precision.global_policy()
+        tf.keras.mixed_precision.set_global_policy(self.policy)
+        try:
+            yield
+        finally:
+            tf.keras.mixed_precision.set_global_policy(previous)
+
+    def compile_options(self) -> dict[str, Any]:
+        """Keyword arguments for ``model.compile``."""
+        return {"jit_compile": self.jit_compile, "steps_per_execution": self.steps_per_execution}
+
+    def to_dict(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["policy"] = self.policy
+        return out
+
+
+def _auto_precision(device: DeviceInfo) -> tuple[str, str]:
+    if device.kind == "tpu":
+        return "bf16", "TPU: bfloat16 is native"
+    if device.kind == "gpu":
+        if device.compute_capability and device.compute_capability >= (8, 0):
+            return "bf16", f"GPU compute capability {device.compute_capability}: Ampere or newer has bf16 tensor cores"
+        return "fp16", f"GPU compute capability {device.compute_capability}: pre-Ampere, fp16 tensor cores with loss scaling"
+    if device.cpu_bf16:
+        return "bf16", "CPU has native bfloat16 (avx512_bf16/amx_bf16): oneDNN runs bf16 matmuls at ~2x float32"
+    return "off", "CPU without native bfloat16: emulated bf16 is slower than float32"
+
+
+def _auto_jit(device: DeviceInfo, static_shapes: bool) -> tuple[bool, str]:
+    if device.kind == "tpu":
+        return True, "TPU: XLA is required"
+    if device.kind == "gpu":
+        if static_shapes:
+            return True, "GPU with static_shapes: a bounded set of shapes to compile"
+        return False, "GPU with variable shapes: XLA would recompile for every new batch shape"
+    return False, "CPU: graph mode with oneDNN measured faster than XLA (recompiles per shape)"
+
+
+def _auto_steps(device: DeviceInfo) -> tuple[int, str]:
+    if device.kind == "tpu":
+        return 32, "TPU: amortise host round trips"
+    if device.kind == "gpu":
+        return 8, "GPU: amortise Python/host overhead of small steps"
+    return 1, "CPU: the host is the device, nothing to amortise"
+
+
+def resolve_performance(training, *, device: DeviceInfo | None = None) -> Performance:
+    """Resolve ``auto`` throughput settings of a ``training`` config section for this machine.
+
+    Args:
+        training: a :class:`tfslm.TrainingConfig` (``mixed_precision``, ``jit_compile``,
+            ``steps_per_execution``, ``static_shapes``).
+        device: override the detected device (tests, planning for another machine).
+
+    Example:
+        >>> resolve_performance(TrainingConfig(), device=DeviceInfo("tpu", "TPU")).mixed_precision
+        'bf16'
+    """
+    device = device or detect_device()
+    reasons: dict[str, str] = {}
+    precision = getattr(training, "mixed_precision", "off")
+    if precision in (False, None):
+        precision = "off"
+    if precision == "auto":
+        precision, reasons["mixed_precision"] = _auto_precision(device)
+    else:
+        reasons["mixed_precision"] = "set in config"
+    jit = getattr(training, "jit_compile", False)
+    if jit == "auto":
+        jit, reasons["jit_compile"] = _auto_jit(device, bool(getattr(training, "static_shapes", False)))
+    else:
+        jit = jit in (True, "true")
+        reasons["jit_compile"] = "set in config"
+    steps = getattr(training, "steps_per_execution", 1)
+    if steps == "auto":
+        steps, reasons["steps_per_execution"] = _auto_steps(device)
+    else:
+        steps = int(steps)
+        reasons["steps_per_execution"] = "set in config"
+    return Performance(device.kind, device.detail, precision, bool(jit), int(steps), reasons)
+
+
+class _LazyLoss:
+    """Defined on first use so importing this module does not import TensorFlow."""
+
+    cls = None
+
+
+def Float32SparseCategoricalCrossentropy(**kwargs):  # noqa: N802 (a class factory)
+    """Sparse categorical cross-entropy that casts logits to float32 first.
+
+    Under ``mixed_bfloat16`` a transformers classifier returns bf16 logits;
+    softmax and log in bf16 (8 bits of mantissa) make the loss coarse.
+    """
+    if _LazyLoss.cls is None:
+        import tensorflow as tf
+
+        class _Loss(tf.keras.losses.SparseCategoricalCrossentropy):
+            def call(self, y_true, y_pred):
+                return super().call(y_true, tf.cast(y_pred, tf.float32))
+
+        _Loss.__name__ = "Float32SparseCategoricalCrossentropy"
+        _LazyLoss.cls = _Loss
+    return _LazyLoss.cls(**kwargs)
+
+
+def float32_copy(model):
+    """A float32-policy twin of a (mixed-precision) transformers model with the same weights.
+
+    Mixed-precision variables are float32 already, so the weights copy as
+    they are; the twin computes in float32, which is what a SavedModel
+    consumer or ``from_pretrained`` expects.
+    """
+    import tensorflow as tf
+
+    previous = tf.keras.mixed_precision.global_policy()
+    tf.keras.mixed_precision.set_global_policy("float32")
+    try:
+        twin = type(model)(model.config)
+        twin(twin.dummy_inputs, training=False)
+    finally:
+        tf.keras.mixed_precision.set_global_policy(previous)
+    twin.set_weights(model.get_weights())
+    return twin
