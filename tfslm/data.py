@@ -421,8 +421,6 @@ def load_data(cfg: DataConfig, *, seed: int = 42, task=None) -> TextData:
         >>> data.labels.names                                                      # doctest: +SKIP
         ('negative', 'neutral', 'positive')
     """
-    import datasets
-
     from .tasks import Task, band_label_space
 
     if task is None:
@@ -456,16 +454,8 @@ def load_data(cfg: DataConfig, *, seed: int = 42, task=None) -> TextData:
         )
     encoded = {split: _encode(ds, labels, resolve_path(files[split])) for split, ds in cleaned.items()}
     if "validation" not in encoded:
-        train_idx, val_idx = stratified_split(encoded["train"]["label"], cfg.validation_split, seed)
-        if len(val_idx) == 0:
-            raise DataError(
-                f"{resolve_path(cfg.train_file)}: too few rows ({encoded['train'].num_rows}) to split off a validation set; "
-                "add rows, raise data.validation_split, or give data.validation_file"
-            )
-        full = encoded["train"]
-        encoded["train"], encoded["validation"] = full.select(train_idx), full.select(val_idx)
-    ordered = {k: encoded[k] for k in ("train", "validation", "test") if k in encoded}
-    return TextData(datasets.DatasetDict(ordered), labels, skipped, task)
+        _split_off_validation(encoded, encoded["train"]["label"], cfg, seed)
+    return _text_data(encoded, labels, skipped, task)
 
 
 def _load_regression(cfg: DataConfig, seed: int, task) -> TextData:
@@ -494,14 +484,25 @@ def _load_regression(cfg: DataConfig, seed: int, task) -> TextData:
         column = scaled[:, 0].tolist() if task.num_targets == 1 else scaled.tolist()
         encoded[split] = ds.add_column("label", column).cast_column("label", feature)
     if "validation" not in encoded:
-        train_idx, val_idx = stratified_split(_strata(task, targets["train"]), cfg.validation_split, seed)
-        if len(val_idx) == 0:
-            raise DataError(
-                f"{resolve_path(cfg.train_file)}: too few rows ({encoded['train'].num_rows}) to split off a validation set; "
-                "add rows, raise data.validation_split, or give data.validation_file"
-            )
-        full = encoded["train"]
-        encoded["train"], encoded["validation"] = full.select(train_idx), full.select(val_idx)
+        _split_off_validation(encoded, _strata(task, targets["train"]), cfg, seed)
+    return _text_data(encoded, labels, skipped, task)
+
+
+def _split_off_validation(encoded: dict, strata, cfg: DataConfig, seed: int) -> None:
+    """Hold out ``cfg.validation_split`` of train, stratified by ``strata``, when there is no validation file."""
+    train_idx, val_idx = stratified_split(strata, cfg.validation_split, seed)
+    if len(val_idx) == 0:
+        raise DataError(
+            f"{resolve_path(cfg.train_file)}: too few rows ({encoded['train'].num_rows}) to split off a validation set; "
+            "add rows, raise data.validation_split, or give data.validation_file"
+        )
+    full = encoded["train"]
+    encoded["train"], encoded["validation"] = full.select(train_idx), full.select(val_idx)
+
+
+def _text_data(encoded: dict, labels: LabelSpace, skipped: dict, task) -> TextData:
+    import datasets
+
     ordered = {k: encoded[k] for k in ("train", "validation", "test") if k in encoded}
     return TextData(datasets.DatasetDict(ordered), labels, skipped, task)
 
