@@ -8,6 +8,8 @@ Example:
 
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 
 from .labels import LabelSpace
@@ -27,14 +29,28 @@ def _logits_of(output):
     return output.logits if hasattr(output, "logits") else output
 
 
-def collect_predictions(model, dataset) -> tuple[np.ndarray, np.ndarray]:
-    """Run ``model`` over every batch of a ``(features, label)`` dataset; return ``(logits, labels)``."""
+_FORWARD = weakref.WeakKeyDictionary()
+
+
+def _forward_fn(model):
+    """One traced inference function per model, reused across calls (e.g. every epoch end)."""
     import tensorflow as tf
 
-    @tf.function(reduce_retracing=True)
-    def forward(features):
-        return _logits_of(model(features, training=False))
+    forward = _FORWARD.get(model)
+    if forward is None:
+        ref = weakref.ref(model)  # a strong reference here would keep every model alive
 
+        @tf.function(reduce_retracing=True)
+        def forward(features):
+            return _logits_of(ref()(features, training=False))
+
+        _FORWARD[model] = forward
+    return forward
+
+
+def collect_predictions(model, dataset) -> tuple[np.ndarray, np.ndarray]:
+    """Run ``model`` over every batch of a ``(features, label)`` dataset; return ``(logits, labels)``."""
+    forward = _forward_fn(model)
     logits, labels = [], []
     for features, y in dataset:
         logits.append(forward(features).numpy())
