@@ -523,12 +523,11 @@ def tokenize(dataset, tokenizer, max_length: int):
         return dataset.map(encode, batched=True, remove_columns=["text"], desc="Tokenizing")
 
 
-def iter_table_batches(path: str | os.PathLike, *, batch_size: int, encoding: str = "utf-8", columns: Sequence[str] = ()) -> Iterator[Any]:
-    """Yield a file's rows as pandas DataFrames of ``batch_size`` rows, from memory-mapped Arrow.
+def iter_table_batches(table, *, batch_size: int) -> Iterator[Any]:
+    """Yield the rows of a ``datasets.Dataset`` (from :func:`read_table`) as pandas DataFrames of ``batch_size`` rows.
 
-    The whole table is never held in memory as Python objects, so files larger
-    than memory can be scored batch by batch.
+    The table stays memory-mapped Arrow and is never held in memory as Python
+    objects, so files larger than memory can be scored batch by batch.
     """
-    ds = read_table(path, encoding=encoding, columns=columns, what="--input")
-    for start in range(0, ds.num_rows, batch_size):
-        yield ds.select(range(start, min(start + batch_size, ds.num_rows))).to_pandas()
+    for start in range(0, table.num_rows, batch_size):
+        yield table.select(range(start, min(start + batch_size, table.num_rows))).to_pandas()

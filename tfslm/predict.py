@@ -219,7 +219,7 @@ def predict_file(run_dir: str | Path, input_path: str | Path, output_path: str |
     input_path, output_path = Path(input_path), Path(output_path)
     _check_output(output_path, input_path)
     column = text_column or run_cfg.data.text_column
-    read_table(input_path, encoding=run_cfg.data.encoding, columns=[column], what="--input")  # validate first
+    table = read_table(input_path, encoding=run_cfg.data.encoding, columns=[column], what="--input")  # read once, before loading the model
     predictor = Predictor.from_run(run_dir, batch_size=batch_size)
     task = predictor.task
     prob_columns = [] if task.is_regression else _probability_columns(predictor.labels)
@@ -227,7 +227,7 @@ def predict_file(run_dir: str | Path, input_path: str | Path, output_path: str |
     binary = output_path.suffix.lower() == ".parquet"
     with atomic_file(output_path, "wb" if binary else "w") as handle:
         writer = _TableWriter(output_path, handle)
-        for frame in iter_table_batches(input_path, batch_size=CHUNK_ROWS, encoding=run_cfg.data.encoding, columns=[column]):
+        for frame in iter_table_batches(table, batch_size=CHUNK_ROWS):
             decoded = predictor.predict_scores(frame[column].tolist())
             frame = frame.copy()
             if task.is_regression:
