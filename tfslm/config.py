@@ -47,6 +47,7 @@ PROBLEM_TYPES = ("single_label_classification", "ordinal", "regression", "multi_
 ORDINAL_DECODINGS = ("argmax", "expected_value")
 LONG_TEXT_POLICIES = ("truncate", "chunk")
 INPUT_PIPELINES = ("bucketed", "prepare_tf_dataset")
+STRATEGIES = ("auto", "cpu", "gpu", "mirrored", "multi_worker", "tpu")
 MIXED_PRECISION = ("auto", "off", "bf16", "fp16")
 RESOURCE_SCHEME = "tfslm:"
 
@@ -76,6 +77,8 @@ class DataConfig:
     bin_width: float | None = None
     long_text: str = "truncate"
     chunk_stride: int = 128
+    # Train from the sharded TFRecords that `tfslm prepare` wrote (a local path or gs://...).
+    tfrecord_dir: str | None = None
 
 
 @dataclass
@@ -116,6 +119,13 @@ class TrainingConfig:
     steps_per_execution: int | str = "auto"
     jit_compile: bool | str = "auto"
     mixed_precision: str | bool = "auto"
+    # Scale-out (tfslm/distribute.py): batch_size is per replica; the global batch is
+    # batch_size x replicas. cpu_replicas splits the CPU into logical devices (testing).
+    strategy: str = "auto"
+    tpu: str | None = None
+    cpu_replicas: int | None = None
+    # Preemption: a backup under run_dir/backup every epoch and every N optimizer steps.
+    backup_every_steps: int | None = 500
 
 
 @dataclass
@@ -321,6 +331,7 @@ def validate(cfg: Config) -> Config:
     if t.seed < 0:
         raise ConfigError(f"training.seed: expected a non-negative integer, got {t.seed}")
     _validate_speed(t)
+    _validate_scale_out(t)
     if cfg.hub.push and not cfg.hub.repo_id:
         raise ConfigError("hub.repo_id: required when hub.push is true; give owner/name")
     if cfg.run_name is not None and (not cfg.run_name or "/" in cfg.run_name or cfg.run_name in (".", "..")):
@@ -402,6 +413,17 @@ def _validate_speed(t: TrainingConfig) -> None:
         raise ConfigError(f"training.steps_per_execution: got {t.steps_per_execution}, expected auto or an integer >= 1")
     if t.static_shapes and t.input_pipeline != "bucketed":
         raise ConfigError("training.static_shapes: needs training.input_pipeline: bucketed (prepare_tf_dataset pads each batch to its longest row)")
+
+
+def _validate_scale_out(t: TrainingConfig) -> None:
+    """The distribution and preemption keys; the strategy itself is resolved in tfslm/distribute.py."""
+    _choice("training.strategy", t.strategy, STRATEGIES)
+    if t.cpu_replicas is not None:
+        _positive("training.cpu_replicas", t.cpu_replicas)
+    if t.backup_every_steps is not None:
+        _positive("training.backup_every_steps", t.backup_every_steps)
+    if t.tpu is not None and t.strategy not in ("auto", "tpu"):
+        raise ConfigError(f"training.tpu: set, but training.strategy is {t.strategy!r}; use strategy tpu (or auto) with a TPU name")
 
 
 def _positive(key: str, value: int, minimum: int = 1) -> None:
