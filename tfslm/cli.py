@@ -91,6 +91,9 @@ def _cmd_train(args) -> int:
     cfg = load_config(args.config, args.overrides)
     verbose = args.verbose if args.verbose == "auto" else int(args.verbose)
     result = train(cfg, overwrite=args.overwrite, verbose=verbose)
+    if not result.is_chief:
+        print(f"worker done; the chief wrote the run directory {cfg.run_dir}")
+        return 0
     _print_metrics(result.metrics["validation"], "validation")
     if "test" in result.metrics:
         _print_metrics(result.metrics["test"], "test")

@@ -13,7 +13,7 @@ Example:
 
 from __future__ import annotations
 
-__all__ = ["UserError", "ConfigError", "DataError", "ModelError", "RunDirError", "RemoteError"]
+__all__ = ["UserError", "ConfigError", "DataError", "ModelError", "RunDirError", "RemoteError", "ClusterError"]
 
 
 class UserError(Exception):
@@ -42,3 +42,7 @@ class RemoteError(Exception):
     """A remote service (a Hub endpoint) failed; not the user's fault, the CLI exits 1."""
 
     exit_code = 1
+
+
+class ClusterError(RemoteError):
+    """Another worker of a multi-worker cluster stopped or became unreachable; the CLI exits 1."""

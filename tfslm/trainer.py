@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 import math
+import shutil
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +38,7 @@ class TrainResult:
     history: dict[str, list]
     model: Any
     tokenizer: Any
+    is_chief: bool = True  # False on the other workers of a cluster: their run_dir was temporary and is gone
 
 
 def set_seed(seed: int, deterministic: bool = True) -> None:
@@ -64,6 +67,45 @@ def _prepare_run_dir(run_dir: Path, overwrite: bool) -> None:
     run_dir.mkdir(parents=True, exist_ok=True)
 
 
+def _device_for(dist):
+    """The device :func:`resolve_performance` tunes for: the strategy's, not merely the first one visible."""
+    from .performance import DeviceInfo, detect_device
+
+    device = detect_device()
+    if dist.device_kind == "cpu" and device.kind == "gpu":  # strategy cpu on a GPU machine
+        return DeviceInfo("cpu", "CPU (GPUs not used)", None, device.cpu_bf16)
+    return device
+
+
+def _tpu_input_rules(cfg: Config) -> None:
+    """TPUs compile one XLA program per batch shape and cannot call back into Python for input."""
+    from .errors import ConfigError
+
+    if cfg.training.input_pipeline != "bucketed":
+        raise ConfigError("training.input_pipeline: prepare_tf_dataset collates in Python, which a TPU input pipeline cannot run; use bucketed")
+    if not cfg.training.static_shapes:
+        log.info("TPU: training.static_shapes turned on (a bounded set of batch shapes, each compiled once)")
+        cfg.training.static_shapes = True
+
+
+def _fit(model, dist, cfg: Config, train_ds, val_ds, callbacks, verbose):
+    """``model.fit``; in a cluster, a peer that died becomes one clear error instead of a stack of RPC failures."""
+    import tensorflow as tf
+
+    try:
+        return model.fit(train_ds, validation_data=val_ds, epochs=cfg.training.epochs, callbacks=callbacks, verbose=verbose)
+    except (tf.errors.UnavailableError, tf.errors.CancelledError, tf.errors.DeadlineExceededError) as exc:
+        if dist.num_workers < 2:
+            raise
+        from .errors import ClusterError
+
+        raise ClusterError(
+            f"worker {dist.worker_index}: another worker of the cluster stopped or is unreachable "
+            f"({type(exc).__name__}: {' '.join(str(exc).split())[:160]}); restart every worker with the same "
+            f"command and training resumes from {cfg.run_dir / 'backup'}"
+        ) from None
+
+
 def _speed_report(cfg: Config, perf, train_ds) -> dict[str, Any]:
     out = {"input_pipeline": cfg.training.input_pipeline, "static_shapes": cfg.training.static_shapes, **perf.to_dict()}
     stats = getattr(train_ds, "padding_stats", None)
@@ -89,6 +131,20 @@ def train(cfg: Config, *, overwrite: bool = False, verbose: int | str = "auto") 
     Example:
         >>> result = train(load_config("configs/quickstart.yaml"), overwrite=True)   # doctest: +SKIP
     """
+    from .distribute import resolve_strategy
+
+    started = time.time()
+    # First: splitting the CPU into replicas and connecting to a TPU must precede any other TF work.
+    dist = resolve_strategy(cfg.training)
+    run_dir = cfg.run_dir if dist.is_chief else Path(tempfile.mkdtemp(prefix=f"tfslm-worker{dist.worker_index}-"))
+    try:
+        return _train(cfg, dist, run_dir, started, overwrite=overwrite, verbose=verbose)
+    finally:
+        if not dist.is_chief:  # other workers ran every step (collectives need them) but keep nothing
+            shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def _train(cfg: Config, dist, run_dir: Path, started: float, *, overwrite: bool, verbose) -> TrainResult:
     from . import callbacks as cb
     from .data import load_data
     from .evaluation import collect_predictions, evaluate_predictions
@@ -97,10 +153,20 @@ def train(cfg: Config, *, overwrite: bool = False, verbose: int | str = "auto") 
     from .performance import float32_copy, resolve_performance
     from .pipeline import to_tf_datasets
 
-    started = time.time()
-    run_dir = cfg.run_dir
-    _prepare_run_dir(run_dir, overwrite)
+    if dist.is_chief:
+        _prepare_run_dir(run_dir, overwrite)
     set_seed(cfg.training.seed, cfg.training.deterministic)
+    per_replica_batch = cfg.training.batch_size
+    batch_size = dist.global_batch_size(per_replica_batch)
+    log.info(
+        "strategy: %s (%s), %d replica(s)%s; batch %d per replica, %d global",
+        dist.kind, dist.reason, dist.num_replicas,
+        f", worker {dist.worker_index} of {dist.num_workers}" + ("" if dist.is_chief else " (writes nothing)") if dist.num_workers > 1 else "",
+        per_replica_batch, batch_size,
+    )
+
+    if dist.kind == "tpu":
+        _tpu_input_rules(cfg)
 
     from .tasks import Task
 
@@ -112,9 +178,9 @@ def train(cfg: Config, *, overwrite: bool = False, verbose: int | str = "auto") 
         log.warning("skipped bad rows (data.on_bad_rows: skip): %s", data.skipped)
     log.info("labels (%d, %s%s): %s", data.labels.num_labels, data.labels.kind, ", ordered" if data.labels.ordered else "", ", ".join(data.labels.names[:20]))
 
-    perf = resolve_performance(cfg.training)
+    perf = resolve_performance(cfg.training, device=_device_for(dist))
     log.info("performance on %s: %s", perf.device_detail, ", ".join(f"{k} {getattr(perf, k)} ({v})" for k, v in perf.reasons.items()))
-    with perf.policy_scope():  # layers take the dtype policy when built
+    with perf.policy_scope(), dist.scope():  # layers take the dtype policy, variables the strategy, when built
         model, tokenizer = build_model(cfg.model, data.labels, train_texts=data["train"]["text"], task=task)
     source = cfg.model.checkpoint or f"{cfg.model.architecture} from scratch"
     log.info("model: %s (%s), %s parameters", type(model).__name__, source, f"{model.count_params():,}")
@@ -127,7 +193,7 @@ def train(cfg: Config, *, overwrite: bool = False, verbose: int | str = "auto") 
         datasets_ = []
         for split in splits:
             ds, windows[split] = chunked_tf_dataset(
-                data[split], model, tokenizer, batch_size=cfg.training.batch_size, max_length=cfg.model.max_length,
+                data[split], model, tokenizer, batch_size=batch_size, max_length=cfg.model.max_length,
                 stride=cfg.data.chunk_stride, shuffle=(split == "train"),
             )
             datasets_.append(ds)
@@ -135,14 +201,16 @@ def train(cfg: Config, *, overwrite: bool = False, verbose: int | str = "auto") 
         train_rows = len(windows["train"])
     else:
         datasets_ = to_tf_datasets(
-            data, model, tokenizer, batch_size=cfg.training.batch_size, max_length=cfg.model.max_length, splits=splits,
+            data, model, tokenizer, batch_size=batch_size, max_length=cfg.model.max_length, splits=splits,
             input_pipeline=cfg.training.input_pipeline, seed=cfg.training.seed, static_shapes=cfg.training.static_shapes,
         )
         train_rows = data["train"].num_rows
     train_ds, val_ds = datasets_[0], datasets_[1]
     cardinality = int(train_ds.cardinality())
-    steps_per_epoch = cardinality if cardinality > 0 else math.ceil(train_rows / cfg.training.batch_size)
-    compile_model(model, cfg.training, steps_per_epoch=steps_per_epoch, task=task, **perf.compile_options())
+    # Optimizer steps per epoch, each over one global batch: the schedule counts these.
+    steps_per_epoch = cardinality if cardinality > 0 else math.ceil(train_rows / batch_size)
+    with dist.scope():  # the optimizer's slots and the compiled metrics are created under the strategy
+        compile_model(model, cfg.training, steps_per_epoch=steps_per_epoch, task=task, **perf.compile_options())
 
     # The resolved config and label space go in first, so an interrupted run says what it was.
     atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(config_to_dict(cfg), sort_keys=False, allow_unicode=True))
@@ -151,7 +219,7 @@ def train(cfg: Config, *, overwrite: bool = False, verbose: int | str = "auto") 
 
     callbacks = cb.default_callbacks(run_dir, val_ds, data.labels, cfg.training, task, windows=windows.get("validation"))
     early_stopping = callbacks[1]
-    history = model.fit(train_ds, validation_data=val_ds, epochs=cfg.training.epochs, callbacks=callbacks, verbose=verbose)
+    history = _fit(model, dist, cfg, train_ds, val_ds, callbacks, verbose)
 
     from .report import save_predictions
 
@@ -176,7 +244,11 @@ def train(cfg: Config, *, overwrite: bool = False, verbose: int | str = "auto") 
             "labels": list(data.labels.names),
             "problem_type": task.problem_type,
             "model": {"source": source, "type": type(model).__name__, "parameters": int(model.count_params())},
-            "training": {"batch_size": cfg.training.batch_size, "steps_per_epoch": steps_per_epoch, "seed": cfg.training.seed},
+            "training": {
+                "batch_size": per_replica_batch, "global_batch_size": batch_size, "steps_per_epoch": steps_per_epoch,
+                "seed": cfg.training.seed,
+            },
+            "distribution": dist.to_dict(per_replica_batch),
             "train_seconds": round(time.time() - started, 1),
             "speed": _speed_report(cfg, perf, train_ds),
         }
@@ -196,6 +268,8 @@ def train(cfg: Config, *, overwrite: bool = False, verbose: int | str = "auto") 
     from .card import write_model_card
 
     write_model_card(run_dir)
+    if not dist.is_chief:
+        return TrainResult(run_dir=run_dir, metrics=metrics, history=dict(history.history), model=model, tokenizer=tokenizer, is_chief=False)
     try:
         from .report import write_report
 
