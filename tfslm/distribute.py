@@ -46,7 +46,7 @@ from typing import Any
 
 from .errors import ConfigError
 
-__all__ = ["Distribution", "resolve_strategy", "cluster_spec", "split_cpu", "tpu_requested"]
+__all__ = ["Distribution", "resolve_strategy", "cluster_spec", "split_cpu", "tpu_requested", "shard_policy_for"]
 
 log = logging.getLogger("tfslm")
 
@@ -285,3 +285,27 @@ def resolve_strategy(training) -> Distribution:
 
     strategy = tf.distribute.get_strategy()
     return Distribution(strategy, "default", reason, devices=[d.name for d in tf.config.list_logical_devices()[:1]])
+
+
+def shard_policy_for(dataset):
+    """``dataset`` with an explicit ``AutoShardPolicy`` for multi-worker input.
+
+    A dataset that reads files (TFRecords from ``tfslm prepare``) keeps the
+    policy it set (FILE: each worker reads its own files). One built in
+    memory (the bucketed pipeline, ``prepare_tf_dataset``) gets DATA: every
+    worker builds the same batches in the same seeded order and keeps its
+    share of each global batch; AUTO would first try FILE, fail and warn.
+    Attributes the pipelines attach (``padding_stats``, ``bucket_spec``, ...)
+    are carried over.
+    """
+    import tensorflow as tf
+
+    if dataset.options().experimental_distribute.auto_shard_policy != tf.data.experimental.AutoShardPolicy.AUTO:
+        return dataset
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    sharded = dataset.with_options(options)
+    for name, value in vars(dataset).items():
+        if not name.startswith("_") and name not in vars(sharded):
+            setattr(sharded, name, value)
+    return sharded
