@@ -8,6 +8,7 @@ One straight path, each step a public function returning plain TF/Keras/datasets
     model, tokenizer = tfslm.build_model(cfg.model, data.labels, train_texts=data["train"]["text"])
     train_ds, val_ds = tfslm.to_tf_datasets(data, model, tokenizer, batch_size=16)
     tfslm.compile_model(model, cfg.training, steps_per_epoch=len(train_ds))
+    # several devices: dist = tfslm.resolve_strategy(cfg.training) first; build and compile under dist.scope()
     model.fit(train_ds, validation_data=val_ds, epochs=3,
               callbacks=tfslm.default_callbacks("runs/mine", val_ds, data.labels, cfg.training))
 """
@@ -35,6 +36,7 @@ _LAZY = {
     "default_callbacks": ("callbacks", "default_callbacks"),
     "ValidationMetrics": ("callbacks", "ValidationMetrics"),
     "evaluate_model": ("evaluation", "evaluate_model"),
+    "resolve_strategy": ("distribute", "resolve_strategy"),
     "train": ("trainer", "train"),
     "TrainResult": ("trainer", "TrainResult"),
     "Predictor": ("predict", "Predictor"),
