@@ -279,3 +279,11 @@ def test_remote_directory_through_tf_io_gfile(prepared, expected):
     assert remote.tokenizer.get_vocab() == expected[1].get_vocab()
     rows, _ = _unpad(tfrecord_dataset(remote, "validation", batch_size=BATCH))
     assert rows == expected[0]["validation"]
+
+
+def test_tpu_config_validates():
+    from tfslm.config import load_config
+
+    cfg = load_config(REPO / "configs" / "tpu.yaml")
+    assert cfg.training.strategy == "tpu" and cfg.training.tpu and cfg.training.static_shapes
+    assert cfg.data.tfrecord_dir.startswith("gs://")
