@@ -39,6 +39,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace a finished run in the same run directory")
     p.add_argument("--verbose", default="auto", choices=["auto", "0", "1", "2"], help="Keras progress output (default auto)")
 
+    p = sub.add_parser("prepare", parents=[common], help="write a config's tokenized, labelled splits as sharded TFRecords (for TPUs and remote workers)")
+    p.add_argument("config", help="YAML config file; its data, model and training.seed decide the rows and the tokenizer")
+    p.add_argument("--output", help="directory to write, local or gs://... (default: data.tfrecord_dir of the config)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config key, value parsed as YAML (repeatable)")
+    p.add_argument("--shards", type=int, default=None, metavar="N",
+                   help="files per split (default 8; a multiple of the number of input workers)")
+    p.add_argument("--compression", choices=["none", "gzip"], default="none",
+                   help="GZIP makes smaller files that read slower (default none)")
+    p.add_argument("--overwrite", action="store_true", help="replace a non-empty output directory")
+
     p = sub.add_parser("evaluate", parents=[common], help="metrics of a trained run on a labelled file")
     p.add_argument("run_dir", help="a run directory written by `tfslm train`")
     p.add_argument("--data", required=True, help="labelled CSV/TSV/JSON/JSONL/Parquet with the run's text and label columns")
@@ -98,6 +109,20 @@ def _cmd_train(args) -> int:
     if "test" in result.metrics:
         _print_metrics(result.metrics["test"], "test")
     print(f"run directory: {result.run_dir}")
+    return 0
+
+
+def _cmd_prepare(args) -> int:
+    from .config import load_config
+    from .tfrecords import DEFAULT_SHARDS, prepare
+
+    cfg = load_config(args.config, args.overrides)
+    shards = DEFAULT_SHARDS if args.shards is None else args.shards
+    info = prepare(cfg, args.output, shards=shards, overwrite=args.overwrite, compression=args.compression)
+    for split, entry in info["splits"].items():
+        print(f"{split}: {entry['rows']} rows, longest {entry['longest']} tokens, {len(entry['shards'])} shard(s)")
+    print(f"bucket edges: {info['bucket_edges']}")
+    print(f"prepared: {args.output or cfg.data.tfrecord_dir} (train from it with --set data.tfrecord_dir=...)")
     return 0
 
 
@@ -170,6 +195,7 @@ def _print_metrics(metrics: dict, title: str) -> None:
 
 COMMANDS = {
     "train": _cmd_train,
+    "prepare": _cmd_prepare,
     "evaluate": _cmd_evaluate,
     "predict": _cmd_predict,
     "export": _cmd_export,

@@ -271,8 +271,11 @@ def _section_from_dict(name: str, cls: type, values: Any) -> Any:
 def validate(cfg: Config) -> Config:
     """Check ranges and cross-field rules; raise ConfigError naming the key."""
     d, m, t = cfg.data, cfg.model, cfg.training
-    if not d.train_file:
-        raise ConfigError("data.train_file: required; give a CSV, TSV, JSON/JSONL or Parquet file")
+    if not d.train_file and not d.tfrecord_dir:
+        raise ConfigError(
+            "data.train_file: required; give a CSV, TSV, JSON/JSONL or Parquet file "
+            "(or data.tfrecord_dir: a directory written by `tfslm prepare`)"
+        )
     if not 0.0 < d.validation_split < 1.0:
         raise ConfigError(f"data.validation_split: expected a fraction between 0 and 1 (exclusive), got {d.validation_split}")
     _choice("data.label_type", d.label_type, LABEL_TYPES)
@@ -332,6 +335,8 @@ def validate(cfg: Config) -> Config:
         raise ConfigError(f"training.seed: expected a non-negative integer, got {t.seed}")
     _validate_speed(t)
     _validate_scale_out(t)
+    if d.tfrecord_dir is not None:
+        _validate_tfrecords(d, t)
     if cfg.hub.push and not cfg.hub.repo_id:
         raise ConfigError("hub.repo_id: required when hub.push is true; give owner/name")
     if cfg.run_name is not None and (not cfg.run_name or "/" in cfg.run_name or cfg.run_name in (".", "..")):
@@ -424,6 +429,22 @@ def _validate_scale_out(t: TrainingConfig) -> None:
         _positive("training.backup_every_steps", t.backup_every_steps)
     if t.tpu is not None and t.strategy not in ("auto", "tpu"):
         raise ConfigError(f"training.tpu: set, but training.strategy is {t.strategy!r}; use strategy tpu (or auto) with a TPU name")
+
+
+def _validate_tfrecords(d: DataConfig, t: TrainingConfig) -> None:
+    """Training from `tfslm prepare` output (tfslm/tfrecords.py): its reader replaces the other input paths."""
+    if not d.tfrecord_dir.strip():
+        raise ConfigError("data.tfrecord_dir: empty; give the directory `tfslm prepare` wrote (a local path or gs://...), or null")
+    if d.long_text != "truncate":
+        raise ConfigError(
+            f"data.long_text: {d.long_text!r} is not available with data.tfrecord_dir (prepared rows are truncated "
+            "at model.max_length); use truncate, or train from data.train_file"
+        )
+    if t.input_pipeline != "bucketed":
+        raise ConfigError(
+            f"training.input_pipeline: {t.input_pipeline!r} collates in Python; data.tfrecord_dir has its own "
+            "pure-TF reader: leave training.input_pipeline at bucketed"
+        )
 
 
 def _positive(key: str, value: int, minimum: int = 1) -> None:

@@ -49,12 +49,21 @@ def _forward_fn(model):
 
 
 def collect_predictions(model, dataset) -> tuple[np.ndarray, np.ndarray]:
-    """Run ``model`` over every batch of a ``(features, label)`` dataset; return ``(logits, labels)``."""
+    """Run ``model`` over every batch of a ``(features, label)`` dataset; return ``(logits, labels)``.
+
+    A ``(features, label, sample_weight)`` dataset may pad its last batch to a
+    static shape with rows of weight 0 (:mod:`tfslm.tfrecords`); those rows are dropped.
+    """
     forward = _forward_fn(model)
     logits, labels = [], []
-    for features, y in dataset:
-        logits.append(forward(features).numpy())
-        labels.append(np.asarray(y))
+    for batch in dataset:
+        features, y = batch[0], batch[1]
+        out, y = forward(features).numpy(), np.asarray(y)
+        if len(batch) > 2:
+            keep = np.asarray(batch[2]) > 0
+            out, y = out[keep], y[keep]
+        logits.append(out)
+        labels.append(y)
     if not logits:
         return np.zeros((0, 0), dtype=np.float32), np.zeros((0,), dtype=np.int64)
     y = np.concatenate(labels)

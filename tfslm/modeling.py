@@ -26,6 +26,7 @@ __all__ = [
     "build_model",
     "load_checkpoint",
     "build_from_scratch",
+    "build_tokenizer",
     "train_wordpiece_tokenizer",
     "wordpiece_vocabulary",
     "load_pretrained_dir",
@@ -46,7 +47,7 @@ def _transformers():
     return transformers
 
 
-def build_model(model_cfg: ModelConfig, labels: LabelSpace, *, train_texts: Iterable[str] | None = None, task=None):
+def build_model(model_cfg: ModelConfig, labels: LabelSpace, *, train_texts: Iterable[str] | None = None, task=None, tokenizer=None):
     """Return ``(model, tokenizer)`` for the config: a fine-tunable checkpoint or a fresh model.
 
     The model is a plain ``tf.keras`` model (a transformers TF model) with
@@ -58,6 +59,9 @@ def build_model(model_cfg: ModelConfig, labels: LabelSpace, *, train_texts: Iter
         train_texts: texts to train the WordPiece tokenizer on (from-scratch mode only).
         task: a :class:`~tfslm.tasks.Task` (``data.task``); regression tasks get one
             output per target and ``problem_type="regression"`` in the model config.
+        tokenizer: from-scratch mode: use this tokenizer instead of training one
+            (e.g. the one ``tfslm prepare`` saved next to its TFRecords); ignored
+            for a checkpoint, which brings its own.
 
     Example:
         >>> model, tokenizer = build_model(ModelConfig(architecture="bert", max_length=64), labels,
@@ -65,9 +69,34 @@ def build_model(model_cfg: ModelConfig, labels: LabelSpace, *, train_texts: Iter
     """
     if model_cfg.checkpoint:
         return load_checkpoint(model_cfg.checkpoint, labels, max_length=model_cfg.max_length, task=task)
+    if train_texts is None and tokenizer is None:
+        raise ValueError("build_model: from-scratch mode (model.architecture) needs train_texts to train a tokenizer, or a tokenizer")
+    return build_from_scratch(model_cfg, labels, train_texts, task=task, tokenizer=tokenizer)
+
+
+def build_tokenizer(model_cfg: ModelConfig, *, train_texts: Iterable[str] | None = None):
+    """The tokenizer :func:`build_model` would return, without building the model.
+
+    A checkpoint's own tokenizer (``model.max_length`` checked against its
+    limit), or a WordPiece tokenizer trained on ``train_texts`` exactly as
+    :func:`build_from_scratch` trains it.
+
+    Example:
+        >>> tok = build_tokenizer(ModelConfig(architecture="bert", vocab_size=300), train_texts=["a b c"])  # doctest: +SKIP
+    """
+    if model_cfg.checkpoint:
+        tf_auto = _transformers()
+        directory = resolve_checkpoint(model_cfg.checkpoint)
+        tokenizer = _checkpoint_tokenizer(directory)
+        try:
+            config = tf_auto.AutoConfig.from_pretrained(directory)
+        except (OSError, ValueError) as exc:
+            raise ModelError(f"model.checkpoint: {directory} has no usable config.json ({_short(exc)}); is it a transformers model directory?") from None
+        _check_max_length(model_cfg.max_length, config, tokenizer, f"checkpoint {model_cfg.checkpoint!r}")
+        return tokenizer
     if train_texts is None:
-        raise ValueError("build_model: from-scratch mode (model.architecture) needs train_texts to train a tokenizer")
-    return build_from_scratch(model_cfg, labels, train_texts, task=task)
+        raise ValueError("build_tokenizer: from-scratch mode (model.architecture) needs train_texts to train a tokenizer")
+    return _scratch_tokenizer(model_cfg, train_texts)
 
 
 # ---------------------------------------------------------------- checkpoints
@@ -145,10 +174,7 @@ def load_checkpoint(checkpoint: str, labels: LabelSpace, *, max_length: int | No
         config = tf_auto.AutoConfig.from_pretrained(directory, **_label_kwargs(labels, task))
     except (OSError, ValueError) as exc:
         raise ModelError(f"model.checkpoint: {directory} has no usable config.json ({_short(exc)}); is it a transformers model directory?") from None
-    try:
-        tokenizer = tf_auto.AutoTokenizer.from_pretrained(directory)
-    except (OSError, ValueError, TypeError) as exc:
-        raise ModelError(f"model.checkpoint: cannot load a tokenizer from {directory} ({_short(exc)}); it needs tokenizer files") from None
+    tokenizer = _checkpoint_tokenizer(directory)
     if max_length is not None:
         _check_max_length(max_length, config, tokenizer, f"checkpoint {checkpoint!r}")
     if config.model_type not in tf_auto.TFAutoModelForSequenceClassification._model_mapping._model_mapping:
@@ -178,6 +204,13 @@ def load_checkpoint(checkpoint: str, labels: LabelSpace, *, max_length: int | No
         raise ModelError(f"model.checkpoint: no TensorFlow or safetensors weights in {directory} (found {sorted(files)})")
     model(model.dummy_inputs, training=False)
     return model, tokenizer
+
+
+def _checkpoint_tokenizer(directory: Path):
+    try:
+        return _transformers().AutoTokenizer.from_pretrained(directory)
+    except (OSError, ValueError, TypeError) as exc:
+        raise ModelError(f"model.checkpoint: cannot load a tokenizer from {directory} ({_short(exc)}); it needs tokenizer files") from None
 
 
 def _load_safetensors_without_torch(path: Path, config: Any):
@@ -322,16 +355,25 @@ def _scratch_config(model_cfg: ModelConfig, vocab_size: int, pad_id: int, positi
     raise ModelError(f"model.architecture: unknown {m.architecture!r}")
 
 
-def build_from_scratch(model_cfg: ModelConfig, labels: LabelSpace, train_texts: Iterable[str], task=None):
-    """A freshly initialised small model and a WordPiece tokenizer trained on ``train_texts``."""
-    transformers = _transformers()
-    positions = max(model_cfg.max_length, 128)
+def _scratch_positions(model_cfg: ModelConfig) -> int:
+    return max(model_cfg.max_length, 128)
+
+
+def _scratch_tokenizer(model_cfg: ModelConfig, train_texts: Iterable[str]):
     # DistilBERT takes no token_type_ids; the saved tokenizer must not produce them.
     input_names = ("input_ids", "attention_mask") if model_cfg.architecture == "distilbert" else ("input_ids", "token_type_ids", "attention_mask")
-    tokenizer = train_wordpiece_tokenizer(
-        train_texts, vocab_size=model_cfg.vocab_size, lowercase=model_cfg.lowercase, model_max_length=positions,
-        model_input_names=input_names,
+    return train_wordpiece_tokenizer(
+        train_texts, vocab_size=model_cfg.vocab_size, lowercase=model_cfg.lowercase,
+        model_max_length=_scratch_positions(model_cfg), model_input_names=input_names,
     )
+
+
+def build_from_scratch(model_cfg: ModelConfig, labels: LabelSpace, train_texts: Iterable[str] | None, task=None, tokenizer=None):
+    """A freshly initialised small model and a WordPiece tokenizer trained on ``train_texts`` (or the one given)."""
+    transformers = _transformers()
+    positions = _scratch_positions(model_cfg)
+    if tokenizer is None:
+        tokenizer = _scratch_tokenizer(model_cfg, train_texts)
     config = _scratch_config(model_cfg, len(tokenizer), tokenizer.pad_token_id, positions)
     for key, value in _label_kwargs(labels, task).items():
         setattr(config, key, value)

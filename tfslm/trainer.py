@@ -171,7 +171,12 @@ def _train(cfg: Config, dist, run_dir: Path, started: float, *, overwrite: bool,
     from .tasks import Task
 
     task = Task.from_config(cfg)
-    data = load_data(cfg.data, seed=cfg.training.seed, task=task)
+    if cfg.data.tfrecord_dir:  # tokens, labels and tokenizer from `tfslm prepare` (tfslm/tfrecords.py)
+        from .tfrecords import load_prepared
+
+        data = load_prepared(cfg.data.tfrecord_dir, config=cfg)
+    else:
+        data = load_data(cfg.data, seed=cfg.training.seed, task=task)
     summary = data.summary()
     log.info("data: %s", ", ".join(f"{s} {summary[s]['rows']} rows" for s in data.splits))
     if data.skipped:
@@ -181,13 +186,20 @@ def _train(cfg: Config, dist, run_dir: Path, started: float, *, overwrite: bool,
     perf = resolve_performance(cfg.training, device=_device_for(dist))
     log.info("performance on %s: %s", perf.device_detail, ", ".join(f"{k} {getattr(perf, k)} ({v})" for k, v in perf.reasons.items()))
     with perf.policy_scope(), dist.scope():  # layers take the dtype policy, variables the strategy, when built
-        model, tokenizer = build_model(cfg.model, data.labels, train_texts=data["train"]["text"], task=task)
+        if cfg.data.tfrecord_dir:
+            model, tokenizer = build_model(cfg.model, data.labels, task=task, tokenizer=data.tokenizer)
+        else:
+            model, tokenizer = build_model(cfg.model, data.labels, train_texts=data["train"]["text"], task=task)
     source = cfg.model.checkpoint or f"{cfg.model.architecture} from scratch"
     log.info("model: %s (%s), %s parameters", type(model).__name__, source, f"{model.count_params():,}")
 
     splits = ("train", "validation", "test") if "test" in data else ("train", "validation")
     windows: dict[str, Any] = {}
-    if cfg.data.long_text == "chunk":
+    if cfg.data.tfrecord_dir:
+        datasets_ = data.tf_datasets(model, tokenizer, batch_size=batch_size, splits=splits,
+                                     seed=cfg.training.seed, static_shapes=cfg.training.static_shapes)
+        train_rows = data.num_rows("train")
+    elif cfg.data.long_text == "chunk":
         from .chunking import chunked_tf_dataset
 
         datasets_ = []
