@@ -34,6 +34,7 @@ _LAZY = {
     "create_optimizer_for": ("optim", "create_optimizer_for"),
     "default_callbacks": ("callbacks", "default_callbacks"),
     "ValidationMetrics": ("callbacks", "ValidationMetrics"),
+    "TrainingBackup": ("resume", "TrainingBackup"),
     "evaluate_model": ("evaluation", "evaluate_model"),
     "train": ("trainer", "train"),
     "TrainResult": ("trainer", "TrainResult"),
