@@ -83,7 +83,9 @@ def train(cfg: Config, *, overwrite: bool = False, verbose: int | str = "auto") 
 
     Args:
         cfg: a validated config (see :func:`tfslm.load_config`).
-        overwrite: replace a finished run in the same directory.
+        overwrite: replace a finished run in the same directory, or discard an
+            unfinished run's backup. Without it, an unfinished run with a backup
+            under ``run_dir/backup`` and the same config is resumed.
         verbose: Keras ``fit`` verbosity ("auto", 0, 1 or 2).
 
     Example:
@@ -96,10 +98,13 @@ def train(cfg: Config, *, overwrite: bool = False, verbose: int | str = "auto") 
     from .optim import compile_model
     from .performance import float32_copy, resolve_performance
     from .pipeline import to_tf_datasets
+    from .resume import BACKUP_DIRNAME, check_unfinished_run, delete_backup
 
     started = time.time()
     run_dir = cfg.run_dir
     _prepare_run_dir(run_dir, overwrite)
+    # An unfinished run's backup: resumed by fit below if the config matches (else a RunDirError).
+    check_unfinished_run(run_dir, config_to_dict(cfg), overwrite=overwrite)
     set_seed(cfg.training.seed, cfg.training.deterministic)
 
     from .tasks import Task
@@ -149,8 +154,11 @@ def train(cfg: Config, *, overwrite: bool = False, verbose: int | str = "auto") 
     data.labels.save(run_dir / "labels.json")
     task.save(run_dir)
 
-    callbacks = cb.default_callbacks(run_dir, val_ds, data.labels, cfg.training, task, windows=windows.get("validation"))
+    # The backup outlives fit: a crash while evaluating or exporting then does not repeat the training.
+    callbacks = cb.default_callbacks(run_dir, val_ds, data.labels, cfg.training, task, windows=windows.get("validation"),
+                                     backup_dir=run_dir / BACKUP_DIRNAME, delete_backup=False)
     early_stopping = callbacks[1]
+    backup = next(c for c in callbacks if isinstance(c, cb.TrainingBackup))
     history = model.fit(train_ds, validation_data=val_ds, epochs=cfg.training.epochs, callbacks=callbacks, verbose=verbose)
 
     from .report import save_predictions
@@ -181,6 +189,8 @@ def train(cfg: Config, *, overwrite: bool = False, verbose: int | str = "auto") 
             "speed": _speed_report(cfg, perf, train_ds),
         }
     )
+    if backup.resumed_from:
+        metrics["resumed_from"] = backup.resumed_from
 
     if perf.mixed_precision != "off":  # save and serve a float32 model, whatever it trained in
         model = float32_copy(model)
@@ -193,6 +203,7 @@ def train(cfg: Config, *, overwrite: bool = False, verbose: int | str = "auto") 
             log.warning("saved_model: %s", info["note"])
         metrics["saved_model"] = {k: info[k] for k in ("signatures", "in_graph_tokenizer") if k in info}
     atomic_write_json(run_dir / FINISHED_MARKER, metrics)
+    delete_backup(run_dir / BACKUP_DIRNAME)  # finished: nothing to resume
     from .card import write_model_card
 
     write_model_card(run_dir)
