@@ -38,6 +38,7 @@ _LAZY = {
     "create_optimizer_for": ("optim", "create_optimizer_for"),
     "default_callbacks": ("callbacks", "default_callbacks"),
     "ValidationMetrics": ("callbacks", "ValidationMetrics"),
+    "TrainingBackup": ("resume", "TrainingBackup"),
     "evaluate_model": ("evaluation", "evaluate_model"),
     "resolve_strategy": ("distribute", "resolve_strategy"),
     "train": ("trainer", "train"),

@@ -21,8 +21,9 @@ import tensorflow as tf
 from .config import TrainingConfig
 from .evaluation import evaluate_model
 from .labels import LabelSpace
+from .resume import TrainingBackup, has_backup
 
-__all__ = ["ValidationMetrics", "EarlyStoppingWithTieBreak", "default_callbacks", "resolve_monitor"]
+__all__ = ["ValidationMetrics", "EarlyStoppingWithTieBreak", "TrainingBackup", "default_callbacks", "resolve_monitor"]
 
 _LOWER_IS_BETTER = ("loss", "mae", "rmse", "error")
 
@@ -93,12 +94,18 @@ def resolve_monitor(training: TrainingConfig, labels: LabelSpace, task=None) -> 
     return monitor, mode
 
 
-def default_callbacks(run_dir, validation_data, labels: LabelSpace, training: TrainingConfig, task=None, windows=None) -> list:
+def default_callbacks(
+    run_dir, validation_data, labels: LabelSpace, training: TrainingConfig, task=None, windows=None, *,
+    backup_dir=None, delete_backup: bool = True,
+) -> list:
     """The callbacks ``tfslm train`` uses, for your own ``model.fit``.
 
     Whole-set validation metrics, early stopping on ``training.monitor`` that
     restores the best epoch's weights at the end (also when patience is off),
-    ``logs/history.csv`` and TensorBoard events under ``logs/``.
+    ``logs/history.csv`` and TensorBoard events under ``logs/``; with
+    ``backup_dir``, a :class:`~tfslm.resume.TrainingBackup` there (every epoch
+    end and every ``training.backup_every_steps`` steps), so running the same
+    ``fit`` again after a crash resumes instead of starting over.
 
     Args:
         run_dir: the run directory; logs go to ``run_dir/logs``.
@@ -107,19 +114,38 @@ def default_callbacks(run_dir, validation_data, labels: LabelSpace, training: Tr
         training: the ``training`` config section.
         task: the :class:`~tfslm.tasks.Task` (``data.task``); None for classification.
         windows: ``doc_index`` when ``validation_data`` holds text windows (``data.long_text: chunk``).
+        backup_dir: back up there and resume from there (None: no backup).
+        delete_backup: delete the backup when ``fit`` returns (``tfslm train``
+            keeps it until the run directory is complete).
+
+    Example:
+        >>> callbacks = default_callbacks("runs/mine", val_ds, data.labels, cfg.training,
+        ...                               backup_dir="runs/mine/backup")          # doctest: +SKIP
+        >>> model.fit(train_ds, validation_data=val_ds, epochs=3, callbacks=callbacks)   # doctest: +SKIP
     """
     logs = Path(run_dir) / "logs"
     logs.mkdir(parents=True, exist_ok=True)
+    resuming = backup_dir is not None and has_backup(backup_dir)
     tensorboard_dir = logs / "tensorboard"
-    if tensorboard_dir.exists():  # events of an earlier, unfinished attempt would mix in
+    if tensorboard_dir.exists() and not resuming:  # events of an earlier, unfinished attempt would mix in
         shutil.rmtree(tensorboard_dir)
     monitor, mode = resolve_monitor(training, labels, task)
     patience = training.early_stopping_patience or training.epochs + 1
-    return [
-        ValidationMetrics(validation_data, labels, task=task, windows=windows),
-        EarlyStoppingWithTieBreak(
-            monitor=monitor, mode=mode, patience=patience, restore_best_weights=True, verbose=1
-        ),
-        tf.keras.callbacks.CSVLogger(os.fspath(logs / "history.csv")),
+    validation_metrics = ValidationMetrics(validation_data, labels, task=task, windows=windows)
+    early_stopping = EarlyStoppingWithTieBreak(monitor=monitor, mode=mode, patience=patience, restore_best_weights=True, verbose=1)
+    callbacks = [validation_metrics, early_stopping]
+    if backup_dir is not None:
+        # After the two above (it saves what they computed for the epoch) and
+        # before CSVLogger (it trims history.csv to the backup before the logger opens it).
+        callbacks.append(
+            TrainingBackup(
+                backup_dir, getattr(training, "backup_every_steps", None), early_stopping=early_stopping,
+                validation_metrics=validation_metrics, csv_path=logs / "history.csv", delete_checkpoint=delete_backup,
+            )
+        )
+    callbacks += [
+        # With a backup the file is appended to: TrainingBackup empties it for a fresh start.
+        tf.keras.callbacks.CSVLogger(os.fspath(logs / "history.csv"), append=backup_dir is not None),
         tf.keras.callbacks.TensorBoard(log_dir=os.fspath(tensorboard_dir), write_graph=False, profile_batch=0),
     ]
+    return callbacks

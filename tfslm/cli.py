@@ -36,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("config", help="YAML config file, e.g. configs/quickstart.yaml")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config key, value parsed as YAML (repeatable): --set training.epochs=3")
-    p.add_argument("--overwrite", action="store_true", help="replace a finished run in the same run directory")
+    p.add_argument("--overwrite", action="store_true", help="replace a finished run in the same run directory, or discard an unfinished run's backup and start over (without it, an unfinished run resumes)")
     p.add_argument("--verbose", default="auto", choices=["auto", "0", "1", "2"], help="Keras progress output (default auto)")
 
     p = sub.add_parser("prepare", parents=[common], help="write a config's tokenized, labelled splits as sharded TFRecords (for TPUs and remote workers)")

@@ -125,7 +125,9 @@ def train(cfg: Config, *, overwrite: bool = False, verbose: int | str = "auto") 
 
     Args:
         cfg: a validated config (see :func:`tfslm.load_config`).
-        overwrite: replace a finished run in the same directory.
+        overwrite: replace a finished run in the same directory, or discard an
+            unfinished run's backup. Without it, an unfinished run with a backup
+            under ``run_dir/backup`` and the same config is resumed.
         verbose: Keras ``fit`` verbosity ("auto", 0, 1 or 2).
 
     Example:
@@ -152,9 +154,15 @@ def _train(cfg: Config, dist, run_dir: Path, started: float, *, overwrite: bool,
     from .optim import compile_model
     from .performance import float32_copy, resolve_performance
     from .pipeline import to_tf_datasets
+    from .resume import BACKUP_DIRNAME, check_unfinished_run, delete_backup
 
+    backup_dir = cfg.run_dir / BACKUP_DIRNAME  # the chief's, also for the other workers: Keras restores all from it
     if dist.is_chief:
         _prepare_run_dir(run_dir, overwrite)
+    if dist.is_chief or not overwrite:
+        # An unfinished run's backup: resumed by fit below if the config matches (else a RunDirError).
+        # Workers that see the chief's directory refuse a changed config too, instead of waiting for a chief that quit.
+        check_unfinished_run(cfg.run_dir, config_to_dict(cfg), overwrite=overwrite)
     set_seed(cfg.training.seed, cfg.training.deterministic)
     per_replica_batch = cfg.training.batch_size
     batch_size = dist.global_batch_size(per_replica_batch)
@@ -233,8 +241,11 @@ def _train(cfg: Config, dist, run_dir: Path, started: float, *, overwrite: bool,
     data.labels.save(run_dir / "labels.json")
     task.save(run_dir)
 
-    callbacks = cb.default_callbacks(run_dir, val_ds, data.labels, cfg.training, task, windows=windows.get("validation"))
+    # The backup outlives fit: a crash while evaluating or exporting then does not repeat the training.
+    callbacks = cb.default_callbacks(run_dir, val_ds, data.labels, cfg.training, task, windows=windows.get("validation"),
+                                     backup_dir=backup_dir, delete_backup=False)
     early_stopping = callbacks[1]
+    backup = next(c for c in callbacks if isinstance(c, cb.TrainingBackup))
     history = _fit(model, dist, cfg, train_ds, val_ds, callbacks, verbose)
 
     from .report import save_predictions
@@ -269,6 +280,8 @@ def _train(cfg: Config, dist, run_dir: Path, started: float, *, overwrite: bool,
             "speed": _speed_report(cfg, perf, train_ds),
         }
     )
+    if backup.resumed_from:
+        metrics["resumed_from"] = backup.resumed_from
 
     if perf.mixed_precision != "off":  # save and serve a float32 model, whatever it trained in
         model = float32_copy(model)
@@ -281,6 +294,8 @@ def _train(cfg: Config, dist, run_dir: Path, started: float, *, overwrite: bool,
             log.warning("saved_model: %s", info["note"])
         metrics["saved_model"] = {k: info[k] for k in ("signatures", "in_graph_tokenizer") if k in info}
     atomic_write_json(run_dir / FINISHED_MARKER, metrics)
+    if dist.is_chief:
+        delete_backup(backup_dir)  # finished: nothing to resume
     from .card import write_model_card
 
     write_model_card(run_dir)

@@ -1,0 +1,501 @@
+"""Preemption-safe training: back up while fitting, resume after a crash or ``kill -9``.
+
+:class:`TrainingBackup` is Keras' ``BackupAndRestore`` (model weights,
+optimizer state, epoch and step in a ``tf.train.CheckpointManager`` under
+``backup_dir/chief``) plus the state of tfslm's own callbacks under
+``backup_dir/tfslm``: early stopping's best value, patience count, best epoch
+and best weights, the per-epoch validation metrics and logs. A ``fit`` started
+again with the same callbacks and backup directory continues where the backup
+stopped, mid-epoch included, and ends as an uninterrupted run would: the same
+number of epochs, one ``history.csv`` row per epoch, the best epoch's weights.
+
+``tfslm train`` backs up under ``run_dir/backup`` at every epoch end and every
+``training.backup_every_steps`` optimizer steps, and deletes the backup once
+``metrics.json`` is written; re-running the same command resumes.
+
+Example (your own ``fit``; rerun the same script after a crash):
+    >>> callbacks = tfslm.default_callbacks("runs/mine", val_ds, data.labels, cfg.training,
+    ...                                     backup_dir="runs/mine/backup")       # doctest: +SKIP
+    >>> model.fit(train_ds, validation_data=val_ds, epochs=3, callbacks=callbacks)   # doctest: +SKIP
+
+What a resume reproduces: weights, optimizer slots and step counter (so the
+learning-rate schedule continues), the epoch and step, early stopping and the
+logs. What it does not: the data order. Keras skips the steps already done
+by running fewer steps in the resumed epoch, but it draws them from a fresh
+iterator; with a seeded shuffle, a new process's first iterator gives the
+order of an uninterrupted run's *first* epoch, so the rest of the resumed
+epoch repeats batches from the start of that order (some rows twice, some
+not at all in that epoch), and later epochs are one reshuffle behind an
+uninterrupted run; each of them still sees every row once. Dropout draws
+differ too, so a resumed run is close to, not bitwise equal to, an
+uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import logging
+import math
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tensorflow as tf
+
+from .atomic import atomic_file, atomic_write_json, atomic_write_text
+from .errors import RunDirError
+
+__all__ = ["TrainingBackup", "BACKUP_DIRNAME", "has_backup", "backup_position", "check_unfinished_run", "delete_backup"]
+
+log = logging.getLogger("tfslm")
+
+BACKUP_DIRNAME = "backup"  # run_dir/backup, present only while a run is unfinished
+_STATE_DIRNAME = "tfslm"  # beside Keras' chief/ (and workertemp_*/) inside the backup directory
+_STATE_FILE = "state.json"
+_STATE_VERSION = 1
+# Keys that may change between an interrupted run and its resume: they do not
+# touch the training math (where the run lives, what happens after training).
+_RESUME_SAFE_KEYS = ("output_dir", "run_name", "training.backup_every_steps", "export.", "hub.")
+
+
+# ----------------------------------------------------------------- helpers
+def _checkpoint_dir(backup_dir: str | os.PathLike) -> Path:
+    return Path(backup_dir) / "chief"  # where tf_keras' WorkerTrainingState keeps the chief's checkpoint
+
+
+def has_backup(backup_dir: str | os.PathLike) -> bool:
+    """Whether ``backup_dir`` holds a checkpoint that a new ``fit`` would resume from."""
+    return tf.train.latest_checkpoint(os.fspath(_checkpoint_dir(backup_dir))) is not None
+
+
+def backup_position(backup_dir: str | os.PathLike) -> dict[str, int] | None:
+    """``{"epoch": e, "step": s}`` (0-based) of the checkpoint in ``backup_dir``, read without a model; None if absent."""
+    path = tf.train.latest_checkpoint(os.fspath(_checkpoint_dir(backup_dir)))
+    if path is None:
+        return None
+    try:
+        reader = tf.train.load_checkpoint(path)
+        return {
+            "epoch": int(reader.get_tensor("ckpt_saved_epoch/.ATTRIBUTES/VARIABLE_VALUE")),
+            "step": int(reader.get_tensor("ckpt_saved_batch/.ATTRIBUTES/VARIABLE_VALUE")),
+        }
+    except (tf.errors.OpError, ValueError, KeyError):
+        return None
+
+
+def delete_backup(backup_dir: str | os.PathLike) -> None:
+    """Remove a backup directory (a finished run no longer needs it)."""
+    shutil.rmtree(backup_dir, ignore_errors=True)
+
+
+def _flatten(values: dict, prefix: str = "") -> dict[str, Any]:
+    out = {}
+    for key, value in values.items():
+        if isinstance(value, dict):
+            out.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def _config_differences(saved: dict, current: dict) -> list[str]:
+    old, new = _flatten(saved), _flatten(current)
+    keys = sorted(set(old) | set(new))
+    return [k for k in keys if old.get(k) != new.get(k) and not any(k == s or (s.endswith(".") and k.startswith(s)) for s in _RESUME_SAFE_KEYS)]
+
+
+def check_unfinished_run(run_dir: str | os.PathLike, config: dict, *, overwrite: bool = False) -> dict[str, int] | None:
+    """Decide what to do with an unfinished run's backup before training into ``run_dir``.
+
+    With ``overwrite`` the backup is deleted (training starts over). Otherwise
+    the run's ``config.yaml`` must equal ``config`` (the resolved config as
+    nested dicts) except for keys that do not change training (``output_dir``,
+    ``run_name``, ``training.backup_every_steps``, ``export.*``, ``hub.*``);
+    a difference raises a one-line :class:`RunDirError` naming the keys,
+    because resuming would silently mix two configurations.
+
+    Returns the backup's position (``{"epoch", "step"}``, 0-based) when the
+    run will resume, else None.
+
+    Example:
+        >>> check_unfinished_run("runs/demo", config_to_dict(cfg))   # doctest: +SKIP
+        {'epoch': 1, 'step': 36}
+    """
+    import yaml
+
+    run_dir = Path(run_dir)
+    backup_dir = run_dir / BACKUP_DIRNAME
+    if not backup_dir.exists():
+        return None
+    if overwrite:
+        log.info("--overwrite: discarding the unfinished run's backup under %s", backup_dir)
+        delete_backup(backup_dir)
+        return None
+    if not has_backup(backup_dir):
+        return None  # killed before its first backup: nothing to resume, nothing to mix
+    position = backup_position(backup_dir) or {"epoch": -1, "step": -1}
+    where = "a backup" if position["epoch"] < 0 else f"backup at epoch {position['epoch'] + 1}" + (
+        f", step {position['step'] + 1}" if position["step"] >= 0 else ""
+    )
+    fix = "rerun with the same config (and --set values) to resume it, or pass --overwrite to start over"
+    config_path = run_dir / "config.yaml"
+    try:
+        saved = yaml.safe_load(config_path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        raise RunDirError(f"{run_dir}: holds an unfinished run ({where}) but its config.yaml is missing or unreadable; pass --overwrite to start over") from None
+    differing = _config_differences(saved if isinstance(saved, dict) else {}, config)
+    if differing:
+        old, new = _flatten(saved), _flatten(config)
+        shown = ", ".join(f"{k} ({old.get(k)!r} in the run, {new.get(k)!r} now)" for k in differing[:4])
+        more = f" and {len(differing) - 4} more" if len(differing) > 4 else ""
+        raise RunDirError(f"{run_dir}: holds an unfinished run ({where}) whose config differs in {shown}{more}; {fix}")
+    return position
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, tf.Tensor):
+        return _jsonable(value.numpy())
+    return value
+
+
+def _sync_history_csv(path: Path, records: list[dict], separator: str = ",") -> None:
+    """Make a ``CSVLogger`` file hold exactly one row per epoch the backup covers.
+
+    Rows of epochs the backup does not cover (written before a kill that came
+    before the epoch's backup) are dropped: that epoch runs again. A covered
+    epoch without a row (a kill between the backup and the row) gets its row
+    back from the saved logs. Existing rows are kept byte for byte.
+    """
+    covered = len(records)
+    text = path.read_text(encoding="utf-8") if path.is_file() else ""
+    lines = text.splitlines(keepends=True)
+    if not lines:
+        if not covered:
+            return
+        keys = sorted(records[0]["logs"])
+        header = ["epoch"] + keys
+        lines = [_csv_line(header, separator)]
+    header = next(csv.reader([lines[0]], delimiter=separator))
+    rows: dict[int, str] = {}
+    for line in lines[1:]:
+        fields = next(csv.reader([line], delimiter=separator), None)
+        try:
+            epoch = int(fields[0]) if fields else -1
+        except ValueError:
+            continue
+        if 0 <= epoch < covered and epoch not in rows:
+            rows[epoch] = line if line.endswith(("\n", "\r")) else line + "\r\n"
+    for record in records:
+        if record["epoch"] not in rows:
+            logs = record["logs"]
+            rows[record["epoch"]] = _csv_line([record["epoch"]] + [logs.get(k, "NA") for k in header[1:]], separator)
+    new_text = lines[0] + "".join(rows[e] for e in sorted(rows))
+    if new_text != text:
+        atomic_write_text(path, new_text)
+
+
+def _csv_line(values: list, separator: str) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer, delimiter=separator).writerow(values)  # excel dialect, as CSVLogger writes
+    return buffer.getvalue()
+
+
+# ----------------------------------------------------------------- callback
+class TrainingBackup(tf.keras.callbacks.BackupAndRestore):
+    """``BackupAndRestore`` at every epoch end and every ``save_every_steps`` steps, with tfslm's callback state.
+
+    Put it after ``ValidationMetrics`` and the early stopping callback, and
+    before ``CSVLogger`` (``append=True``), as :func:`tfslm.default_callbacks`
+    does: its ``on_epoch_end`` then sees their results for the epoch, and on a
+    resume it restores their state after they have reset themselves.
+
+    An epoch end writes, in this order: the best weights if early stopping
+    found a new best (``backup_dir/tfslm/best-epoch-N.npz``), the per-epoch
+    record (logs, validation metrics, early-stopping state), then the Keras
+    checkpoint. A kill between two of these leaves records that the checkpoint
+    does not cover yet; a resume keeps only the records of the epochs the
+    checkpoint covers, so everything agrees on where training stands. Old
+    best-weights files are removed only after a later checkpoint supersedes
+    them.
+
+    Differences from Keras' ``BackupAndRestore``: with ``save_every_steps`` it
+    still backs up at every epoch end (Keras does one or the other); it counts
+    optimizer steps, also with ``steps_per_execution`` > 1, and records the last
+    step done (Keras records the first step of the last execution, which
+    repeats steps on resume); it skips a step backup on an epoch's last step,
+    as the epoch-end backup with the validation results follows; a run that
+    early stopping ended stays ended when resumed.
+
+    Args:
+        backup_dir: a directory for this run's backup only.
+        save_every_steps: also back up every this many optimizer steps
+            (None: only at epoch ends). Needs a training dataset of known size.
+        early_stopping: the ``EarlyStopping`` callback whose state to keep.
+        validation_metrics: the :class:`~tfslm.callbacks.ValidationMetrics` whose ``history`` to keep.
+        csv_path: the ``CSVLogger`` file to keep in step with the backup.
+        delete_checkpoint: delete the backup when ``fit`` ends (``tfslm train``
+            passes False and deletes it once the run is saved, so a crash while
+            evaluating or exporting does not repeat the training).
+
+    Attributes:
+        resumed_from: ``{"epoch", "step", "steps_per_epoch"}`` (epoch 1-based,
+            step = steps of it already done) when this ``fit`` resumed, else None.
+
+    Example:
+        >>> es = tf.keras.callbacks.EarlyStopping(monitor="val_loss", restore_best_weights=True)  # doctest: +SKIP
+        >>> backup = TrainingBackup("runs/mine/backup", 500, early_stopping=es)                # doctest: +SKIP
+        >>> model.fit(train_ds, validation_data=val_ds, epochs=3, callbacks=[es, backup])      # doctest: +SKIP
+        >>> backup.resumed_from      # after a rerun that resumed                              # doctest: +SKIP
+        {'epoch': 2, 'step': 500, 'steps_per_epoch': 1200}
+    """
+
+    def __init__(self, backup_dir, save_every_steps: int | None = None, *, early_stopping=None,
+                 validation_metrics=None, csv_path=None, delete_checkpoint: bool = True):
+        super().__init__(os.fspath(backup_dir), save_freq="epoch", delete_checkpoint=delete_checkpoint)
+        if save_every_steps is not None and (isinstance(save_every_steps, bool) or int(save_every_steps) < 1):
+            raise ValueError(f"save_every_steps: expected None or an integer >= 1, got {save_every_steps!r}")
+        self.save_every_steps = int(save_every_steps) if save_every_steps else None
+        self.early_stopping = early_stopping
+        self.validation_metrics = validation_metrics
+        self.csv_path = Path(csv_path) if csv_path is not None else None
+        self.resumed_from: dict[str, int] | None = None
+        self._records: list[dict] = []
+        self._restored_logs: list[dict] = []
+        self._steps: int | None = None
+        self._last_backup_step = 0
+        self._epochs_run = 0
+        self._saved_best = None
+
+    # -- paths and roles
+    @property
+    def _state_dir(self) -> Path:
+        return Path(self.backup_dir) / _STATE_DIRNAME
+
+    def _is_chief(self) -> bool:
+        # Under MultiWorkerMirroredStrategy every worker saves the checkpoint (a
+        # collective), but only the chief's lands in backup_dir; our files follow suit.
+        return bool(getattr(self.model.distribute_strategy.extended, "should_checkpoint", True))
+
+    def _implements_train_batch_hooks(self):
+        # Decided when Keras builds its CallbackList, before on_train_begin.
+        return bool(self.save_every_steps)
+
+    # -- Keras hooks
+    def on_train_begin(self, logs=None):
+        self._steps = (self.params or {}).get("steps")
+        if self._steps:
+            # The integer mode makes Keras resume at the recorded step; epoch ends
+            # record the epoch's last step, which Keras reads as "next epoch".
+            self.save_freq = self.save_every_steps or int(self._steps)
+        else:
+            self.save_freq = "epoch"
+            if self.save_every_steps:
+                log.warning("backup: the training dataset's size is unknown, so backups happen at epoch ends only")
+        self._epochs_run = 0
+        self.resumed_from = None
+        self._restored_logs = []
+        super().on_train_begin(logs)  # restores the checkpoint, if there is one
+        state = self.model._training_state
+        restored = state.read_checkpoint_manager.latest_checkpoint is not None
+        epoch, step = state.maybe_load_initial_counters_from_ckpt(self._steps, 0, mode="train")
+        if not restored:
+            self._start_fresh()
+            return
+        self._restore_state(epoch)
+        self._last_backup_step = epoch * (self._steps or 0) + step
+        total_epochs = (self.params or {}).get("epochs")
+        es = self.early_stopping
+        stopped = bool(es is not None and getattr(es, "stopped_epoch", 0))
+        if stopped and total_epochs:
+            # Early stopping had ended this run before the kill: no more epochs.
+            state._ckpt_saved_epoch.assign(total_epochs - 1)
+            if self._steps:
+                state._ckpt_saved_batch.assign(self._steps - 1)
+        self.resumed_from = {"epoch": int(epoch) + 1, "step": int(step), "steps_per_epoch": int(self._steps or 0)}
+        if stopped:
+            what = f"after early stopping at epoch {es.stopped_epoch + 1}"
+        elif total_epochs and epoch >= total_epochs:
+            what = f"after the last epoch ({total_epochs})"
+        else:
+            what = f"from epoch {epoch + 1}, step {step}" + (f" of {self._steps}" if self._steps else "")
+        log.info("resuming %s (backup under %s)", what, self.backup_dir)
+
+    def on_train_batch_begin(self, batch, logs=None):
+        pass  # the step is recorded when a backup is made (see on_train_batch_end)
+
+    def on_train_batch_end(self, batch, logs=None):
+        # `batch` is the index of the last step this execution ran (Keras passes
+        # step + steps_per_execution - 1), so counts are in optimizer steps.
+        if not (self.save_every_steps and self._steps) or batch + 1 >= self._steps:
+            return
+        done = self._current_epoch * self._steps + batch + 1
+        if done - self._last_backup_step >= self.save_every_steps:
+            self.model._training_state._ckpt_saved_batch.assign(batch)
+            self._backup(epoch=self._current_epoch, batch=batch)
+            self._last_backup_step = done
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._epochs_run += 1
+        chief = self._is_chief()
+        if chief:
+            best_file = self._save_best_weights()
+            self._records.append(self._epoch_record(epoch, logs, best_file))
+            self._write_state()
+        state = self.model._training_state
+        state._ckpt_saved_epoch.assign(epoch)
+        if self._steps:
+            state._ckpt_saved_batch.assign(self._steps - 1)
+        self._backup(epoch=epoch)
+        self._last_backup_step = (epoch + 1) * (self._steps or 0)
+        if chief:
+            self._prune_best_weights()
+
+    def on_train_end(self, logs=None):
+        self._merge_history()
+        super().on_train_end(logs)
+        if self.delete_checkpoint and self._is_chief():
+            delete_backup(self.backup_dir)
+
+    # -- state
+    def _start_fresh(self) -> None:
+        """No checkpoint: leftovers of an attempt killed before its first backup must not leak in."""
+        self._records = []
+        self._last_backup_step = 0
+        if self._is_chief():
+            shutil.rmtree(self._state_dir, ignore_errors=True)
+            if self.csv_path is not None and self.csv_path.exists():
+                self.csv_path.unlink()
+            self._write_state()
+
+    def _load_state(self) -> dict:
+        import json
+
+        path = self._state_dir / _STATE_FILE
+        if not path.is_file():
+            return {"version": _STATE_VERSION, "steps_per_epoch": self._steps, "epochs": []}
+        try:
+            state = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise RunDirError(f"{path}: unreadable backup state ({exc}); delete {self.backup_dir} (or pass --overwrite) to start over") from None
+        if state.get("version") != _STATE_VERSION:
+            raise RunDirError(f"{path}: backup state version {state.get('version')!r}, expected {_STATE_VERSION}; delete {self.backup_dir} (or pass --overwrite) to start over")
+        return state
+
+    def _restore_state(self, epoch: int) -> None:
+        state = self._load_state()
+        saved_steps = state.get("steps_per_epoch")
+        if saved_steps and self._steps and saved_steps != self._steps:
+            raise RunDirError(
+                f"{self.backup_dir}: the backup was made with {saved_steps} steps per epoch, the training data now gives "
+                f"{self._steps}; the data changed since the interrupted run. Restore it, or delete the backup (--overwrite) to start over"
+            )
+        records = [r for r in state.get("epochs", []) if r["epoch"] < epoch]  # what the checkpoint covers
+        if [r["epoch"] for r in records] != list(range(epoch)):
+            raise RunDirError(
+                f"{self.backup_dir}: the checkpoint is at epoch {epoch + 1} but the saved callback state covers "
+                f"{len(records)} epochs; delete the backup (--overwrite) to start over"
+            )
+        self._records = records
+        self._restored_logs = [r["logs"] for r in records]
+        if self.validation_metrics is not None:
+            self.validation_metrics.history = [r["validation"] for r in records if r.get("validation") is not None]
+        if records and self.early_stopping is not None:
+            self._restore_early_stopping(records[-1]["early_stopping"])
+        if self._is_chief():
+            self._write_state()  # drop records the checkpoint does not cover
+            self._prune_best_weights()
+            if self.csv_path is not None:
+                _sync_history_csv(self.csv_path, records)
+
+    def _restore_early_stopping(self, saved: dict) -> None:
+        es = self.early_stopping
+        es.wait = saved["wait"]
+        es.stopped_epoch = saved["stopped_epoch"]
+        es.best = saved["best"]
+        es.best_epoch = saved["best_epoch"]
+        if "best_loss" in saved and hasattr(es, "_best_loss"):
+            es._best_loss = saved["best_loss"]
+        es.best_weights = None
+        if saved.get("best_weights"):
+            path = self._state_dir / saved["best_weights"]
+            if not path.is_file():
+                raise RunDirError(f"{path}: missing from the backup (early stopping's best weights); delete the backup (--overwrite) to start over")
+            with np.load(path) as stored:
+                es.best_weights = [stored[f"arr_{i}"] for i in range(len(stored.files))]
+        self._saved_best = es.best_weights
+
+    def _epoch_record(self, epoch: int, logs, best_file: str | None) -> dict:
+        record: dict[str, Any] = {"epoch": int(epoch), "logs": _jsonable(dict(logs or {}))}
+        vm = self.validation_metrics
+        if vm is not None and vm.history and vm.history[-1].get("epoch") == epoch + 1:
+            record["validation"] = _jsonable(vm.history[-1])
+        es = self.early_stopping
+        if es is not None:
+            record["early_stopping"] = {
+                "wait": int(es.wait),
+                "stopped_epoch": int(es.stopped_epoch),
+                "best": float(es.best),
+                "best_epoch": int(es.best_epoch),
+                "best_weights": best_file,
+            }
+            if hasattr(es, "_best_loss"):
+                record["early_stopping"]["best_loss"] = float(es._best_loss)
+        return record
+
+    def _save_best_weights(self) -> str | None:
+        """Write early stopping's best weights when they changed this epoch; return the file's name."""
+        es = self.early_stopping
+        if es is None or getattr(es, "best_weights", None) is None:
+            return None
+        name = f"best-epoch-{int(es.best_epoch) + 1}.npz"
+        if es.best_weights is not self._saved_best or not (self._state_dir / name).is_file():
+            # EarlyStopping assigns a new list on every improvement, so identity tells a new best.
+            with atomic_file(self._state_dir / name, "wb", encoding=None) as handle:
+                np.savez(handle, *es.best_weights)
+            self._saved_best = es.best_weights
+        return name
+
+    def _prune_best_weights(self) -> None:
+        keep = None
+        if self._records and self._records[-1].get("early_stopping"):
+            keep = self._records[-1]["early_stopping"].get("best_weights")
+        for path in self._state_dir.glob("best-epoch-*.npz"):
+            if path.name != keep:
+                path.unlink(missing_ok=True)
+
+    def _write_state(self) -> None:
+        state = {"version": _STATE_VERSION, "steps_per_epoch": self._steps, "epochs": self._records}
+        atomic_write_json(self._state_dir / _STATE_FILE, state)
+
+    def _merge_history(self) -> None:
+        """Put the epochs before the resume in front of this fit's ``History`` (the one ``fit`` returns)."""
+        if not self._restored_logs:
+            return
+        history = getattr(self.model, "history", None)
+        if self._epochs_run == 0 or not isinstance(history, tf.keras.callbacks.History):
+            # No epoch ran in this fit (all were done, or early stopping had ended
+            # the run): Keras never set model.history, so fit would return None.
+            history = tf.keras.callbacks.History()
+            history.set_model(self.model)
+            history.on_train_begin()
+            history.set_params(self.params)
+            self.model.history = history
+        earlier = len(self._restored_logs)
+        keys = list(dict.fromkeys([k for logs in self._restored_logs for k in logs] + list(history.history)))
+        history.history = {
+            key: [logs.get(key, math.nan) for logs in self._restored_logs]
+            + list(history.history.get(key, [math.nan] * len(history.epoch)))
+            for key in keys
+        }
+        history.epoch = list(range(earlier)) + list(history.epoch)
