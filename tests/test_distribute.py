@@ -204,3 +204,59 @@ def test_two_worker_cluster_trains_and_only_the_chief_writes(cluster_setup, tmp_
     for mine, theirs in zip(ours, ref):
         assert mine["val_loss"] == pytest.approx(theirs["val_loss"], rel=1e-4)
         assert mine["loss"] == pytest.approx(theirs["loss"], rel=1e-4)
+
+
+def _start_cluster(path: Path, workers: list[str], tmp_path: Path, attempt: str) -> list[subprocess.Popen]:
+    procs = []
+    for index in range(len(workers)):
+        tf_config = json.dumps({"cluster": {"worker": workers}, "task": {"type": "worker", "index": index}})
+        worker_tmp = tmp_path / f"{attempt}-tmp{index}"
+        worker_tmp.mkdir()
+        log = open(tmp_path / f"{attempt}-worker{index}.log", "w")
+        procs.append(subprocess.Popen([sys.executable, "-m", "tfslm.cli", "train", str(path)], stdout=log, stderr=subprocess.STDOUT,
+                                      env=_env(TF_CONFIG=tf_config, TMPDIR=str(worker_tmp))))
+    return procs
+
+
+def _wait(procs, timeout: float) -> list[int]:
+    try:
+        return [proc.wait(timeout=timeout) for proc in procs]
+    finally:
+        for proc in procs:
+            proc.kill()
+
+
+def test_killed_worker_restarts_and_the_cluster_resumes(cluster_setup, tmp_path):
+    """kill -9 a worker in epoch 2: the chief stops with one line; restarted, the cluster resumes from the backup."""
+    import time
+
+    tmp, config, _ = cluster_setup
+    path = config("rejoin", strategy="multi_worker", batch_size=GLOBAL_BATCH // 2, epochs=3, backup_every_steps=2)
+    run_dir = tmp / "runs" / "rejoin"
+    workers = [f"127.0.0.1:{_free_port()}", f"127.0.0.1:{_free_port()}"]
+    procs = _start_cluster(path, workers, tmp_path, "first")
+    history = run_dir / "logs" / "history.csv"
+    deadline = time.time() + 300
+    try:
+        while not (history.is_file() and len(history.read_text().splitlines()) >= 2):  # epoch 1 done
+            assert time.time() < deadline, (tmp_path / "first-worker0.log").read_text()[-2000:]
+            assert procs[0].poll() is None, (tmp_path / "first-worker0.log").read_text()[-2000:]
+            time.sleep(0.2)
+        procs[1].kill()  # SIGKILL: no cleanup, no goodbye to the chief
+        chief_rc = procs[0].wait(timeout=240)  # TensorFlow's health check notices within about a minute
+    finally:
+        for proc in procs:
+            proc.kill()
+    chief_log = (tmp_path / "first-worker0.log").read_text()
+    assert chief_rc == 1, chief_log[-2000:]
+    assert "another worker of the cluster stopped or is unreachable" in chief_log and "Traceback" not in chief_log
+    assert not (run_dir / "metrics.json").exists()
+
+    # The cluster manager's part: start every worker again with the same command.
+    codes = _wait(_start_cluster(path, workers, tmp_path, "second"), timeout=400)
+    assert codes == [0, 0], (tmp_path / "second-worker0.log").read_text()[-2000:]
+    assert "resuming from epoch" in (tmp_path / "second-worker0.log").read_text()
+    assert [int(row["epoch"]) for row in _history(run_dir)] == [0, 1, 2]
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["epochs_trained"] == 3 and metrics["resumed_from"]["epoch"] >= 2
+    assert not (run_dir / "backup").exists()
