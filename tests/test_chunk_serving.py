@@ -32,6 +32,8 @@ out = {k: [s.decode("utf-8") for s in v] if v.dtype == object else v.tolist() fo
 windows = served.signatures["tokenize_windows"](text=tf.constant(texts))
 out["doc_index"] = windows["doc_index"].numpy().tolist()
 out["signatures"] = sorted(served.signatures.keys())
+empty = served.signatures["serving_default"](text=tf.constant([], tf.string))  # a request with no texts
+out["empty_rows"] = sorted({v.shape[0] for v in empty.values()})
 assert "transformers" not in sys.modules and "tfslm" not in sys.modules
 json.dump(out, open(sys.argv[3], "w"))
 """
@@ -100,6 +102,7 @@ def test_saved_model_pools_windows_like_predictor_in_a_tf_only_process(chunk_run
     out = _call_consumer(run / "saved_model", texts, tmp_path)
     assert "tokenize_windows" in out["signatures"]
     assert out["doc_index"] == doc_index.tolist()
+    assert out["empty_rows"] == [0]
     np.testing.assert_allclose(out["logits"], predictor.logits(texts), atol=1e-5)
     decoded = predictor.predict_scores(texts)
     if name == "regression":
@@ -131,6 +134,8 @@ def test_truncate_export_of_the_same_model_is_unchanged(chunk_runs, tmp_path):
     truncating = Predictor(p.model, p.tokenizer, p.labels, MAX_LENGTH, task=p.task)  # chunk_stride None
     np.testing.assert_allclose(out["logits"].numpy(), truncating.logits(texts), atol=1e-5)
     assert not np.allclose(out["logits"].numpy()[3], p.logits(texts)[3], atol=1e-5)  # 5+ windows: pooling matters
+    empty = loaded.signatures["serving_default"](text=tf.constant([], tf.string))
+    assert {v.shape[0] for v in empty.values()} == {0}
 
 
 @pytest.mark.parametrize("side", ["right", "left"])

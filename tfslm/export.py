@@ -421,7 +421,12 @@ def _define_tokenizer_class() -> type:
             if self._spec["suffix"]:
                 parts.append(fixed(self._spec["suffix"]))
             ids = tf.concat(parts, axis=1) if len(parts) > 1 else ids
-            input_ids = tf.cast(ids.to_tensor(default_value=self._spec["pad_id"]), tf.int32)
+            # An empty batch would pad to width 0, which the attention matmul rejects; a width of
+            # the special tokens (at least 1) lets it return empty outputs instead.
+            lengths = ids.row_lengths()
+            floor = max(1, len(self._spec["prefix"]) + len(self._spec["suffix"]))
+            width = tf.maximum(tf.reduce_max(tf.concat([lengths, [0]], 0)), floor)
+            input_ids = tf.cast(ids.to_tensor(default_value=self._spec["pad_id"], shape=tf.stack([batch, width])), tf.int32)
             attention_mask = tf.sequence_mask(ids.row_lengths(), maxlen=tf.shape(input_ids)[1], dtype=tf.int32)
             return input_ids, attention_mask
 
