@@ -253,3 +253,75 @@ def test_missing_metrics_raises(tmp_path):
 def test_missing_run_dir_raises(tmp_path):
     with pytest.raises(RunDirError, match="nope"):
         write_model_card(tmp_path / "nope")
+
+
+# ---------------------------------------------------------------- score runs (regression)
+ESSAY_GRID = [str(v) for v in range(0, 1001, 40)]
+
+
+def _score_run(tmp_path, *, multi=False, task_json=True, long_text="truncate", export_info=None):
+    data = {"label_column": "competence" if multi else "score", "labels": None, "score_range": [0, 200] if multi else [0, 1000],
+            "score_step": 40, "target_names": ["c1", "c2", "c3", "c4", "c5"] if multi else None, "derive_total": multi,
+            "long_text": long_text, "chunk_stride": 64}
+    config = _config(**data)
+    config["model"]["problem_type"] = "multi_target_regression" if multi else "regression"
+    run = _make_run(tmp_path, config=config, names=ESSAY_GRID, kind="numeric", ordered=True, export_info=export_info)
+    metrics = json.loads((run / "metrics.json").read_text())
+    per_target = {f"c{i}_{k}": v for i in range(1, 6) for k, v in
+                  (("qwk", 0.1 * i), ("mae", 30.0 + i), ("rmse", 40.0 + i), ("exact", 0.3), ("adjacent", 0.7))} if multi else {}
+    metrics["validation"] = {"loss": 0.02, "qwk": 0.3281, "mae": 131.4, "rmse": 172.4, "exact": 0.095, "adjacent": 0.338,
+                             "num_examples": 74, "confusion_matrix": [[0] * 26 for _ in range(26)], **per_target}
+    metrics.pop("test")
+    metrics["problem_type"] = config["model"]["problem_type"]
+    metrics["data"] = {"train": {"rows": 612, "score_mean": 598.431, "score_min": 0.0, "score_max": 1000.0000153},
+                       "validation": {"rows": 74, "score_mean": 601.081, "score_min": 120.00000178813934, "score_max": 960.0}}
+    (run / "metrics.json").write_text(json.dumps(metrics), encoding="utf-8")
+    if task_json:
+        task = {"problem_type": config["model"]["problem_type"], "target_names": data["target_names"] or ["score"],
+                "score_range": data["score_range"], "score_step": 40.0, "derive_total": multi}
+        (run / "task.json").write_text(json.dumps(task), encoding="utf-8")
+    return run
+
+
+@pytest.mark.parametrize("task_json", [True, False])
+def test_regression_card_describes_the_scores_not_a_label_grid(tmp_path, task_json):
+    body = build_model_card(_score_run(tmp_path, task_json=task_json)).text
+    assert "## Labels" not in body and "| 0 | 0 | – | – | – |" not in body
+    assert "## Scores" in body
+    assert "| `score` | `logits[:, 0]` | 0–1000 | steps of 40: 0, 40, …, 1000 (26 values) |" in body
+    assert "mapped back with `output × 1000`, clipped to the range and rounded to the nearest grid value `k × 40` (halves up)" in body
+    assert "`tfslm predict` writes `predicted_score`; the SavedModel returns `score` and `scores`" in body
+    assert "| train | 612 | 598.431 | 0 | 1000 |" in body and "| validation | 74 | 601.081 | 120 | 960 |" in body
+    for row in ("| QWK | 0.3281 |", "| MAE | 131.4000 |", "| RMSE | 172.4000 |", "| Exact agreement | 0.0950 |",
+                "| Adjacent agreement (±1 step) | 0.3380 |"):
+        assert row in body
+    assert "rows: true score, columns: predicted score, both on the grid" in body
+    assert "Per target" not in body
+    # usage snippets decode scores instead of taking an argmax over one output
+    assert "argmax" not in body and "pipeline(" not in body
+    assert "scores = np.clip(low + outputs * (high - low), low, high)" in body and "low, high, step = 0, 1000, 40" in body
+    assert 'print(out["score"], out["scores"])' in body and 'out["label"]' not in body
+
+
+def test_multi_target_card_lists_targets_total_and_per_target_metrics(tmp_path):
+    body = build_model_card(_score_run(tmp_path, multi=True)).text
+    assert "| `c1` | `logits[:, 0]` | 0–200 | steps of 40: 0, 40, 80, 120, 160, 200 (6 values) |" in body
+    assert "| `c5` | `logits[:, 4]` | 0–200 |" in body
+    assert "| total (`score`) | sum of the decoded targets | 0–1000 | steps of 40: 0, 40, …, 1000 (26 values) |" in body
+    assert "the total is the sum of the rounded targets" in body
+    assert "`predicted_c1`, `predicted_c2`, `predicted_c3`, `predicted_c4`, `predicted_c5` and `predicted_score` (the total)" in body
+    assert "| split | rows | mean (sum of the targets) | min | max |" in body
+    assert "Per target (the results above are on the total, the sum of the targets):" in body
+    assert "| `c2` | validation | 0.2000 | 32.0000 | 42.0000 | 0.3000 | 0.7000 |" in body
+    assert "total = scores.sum(axis=1)" in body and "[texts, 5]: c1, c2, c3, c4, c5, scaled to [0, 1]" in body
+
+
+def test_chunk_run_card_says_how_windows_are_pooled(tmp_path):
+    info = {"signatures": ["serving_default", "serve_tokens", "tokenize", "tokenize_windows"],
+            "in_graph_tokenizer": "tensorflow_text.FastWordpieceTokenizer", "consumer_imports": ["tensorflow_text"],
+            "long_text": "chunk", "chunk_stride": 64, "pooling": "in_graph", "note": None}
+    body = build_model_card(_score_run(tmp_path, long_text="chunk", export_info=info)).text
+    assert "overlapping windows of 96 tokens (64 tokens of overlap)" in body
+    assert "`tfslm.Predictor` and the SavedModel below pool the windows." in body
+    (tmp_path / "truncating").mkdir()
+    assert "overlapping windows" not in build_model_card(_score_run(tmp_path / "truncating")).text

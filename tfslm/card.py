@@ -6,7 +6,9 @@ when present, ``saved_model/assets.extra/tfslm_export.json`` -- and fills a
 short Jinja template through ``huggingface_hub.ModelCard.from_template``. The
 YAML front matter (``ModelCardData``) carries the library, tags, base model,
 data sets and the validation/test results as ``model-index`` eval results, so
-the Hub shows them; the body has the label table, the training config, the data
+the Hub shows them; the body has the label table (for regression runs a Scores section instead:
+targets, ranges, score grid, how outputs are decoded, score statistics per
+split), the training config, the data
 summary, the results and how to call the model from transformers and from
 TensorFlow alone.
 
@@ -57,6 +59,22 @@ TEMPLATE = """---
 
 {{ summary }}
 
+{% if scores -%}
+## Scores
+
+| target | model output | range | grid |
+|--------|--------------|-------|------|
+{% for row in scores.targets -%}
+| {{ row.name }} | {{ row.output }} | {{ row.range }} | {{ row.grid }} |
+{% endfor %}
+{{ scores.decoding }}
+
+| split | rows | mean{{ scores.summed }} | min | max |
+|-------|-----:|------:|----:|----:|
+{% for row in scores.splits -%}
+| {{ row.split }} | {{ row.rows }} | {{ row.mean }} | {{ row.min }} | {{ row.max }} |
+{% endfor %}
+{% else -%}
 ## Labels
 
 | id | name | train | validation | test |
@@ -64,6 +82,7 @@ TEMPLATE = """---
 {% for row in label_rows -%}
 | {{ row.id }} | {{ row.name }} | {{ row.train }} | {{ row.validation }} | {{ row.test }} |
 {% endfor %}
+{% endif -%}
 ## Training config
 
 Secrets (any key containing token, secret, password or key) are left out.
@@ -86,11 +105,20 @@ Secrets (any key containing token, secret, password or key) are left out.
 {% for row in result_rows -%}
 | {{ row.name }} |{% for value in row["values"] %} {{ value }} |{% endfor %}
 {% endfor %}
+{% if target_rows -%}
+Per target{% if scores and scores.headline %} ({{ scores.headline }}){% endif %}:
+
+| target | split | QWK | MAE | RMSE | exact | adjacent |
+|--------|-------|----:|----:|-----:|------:|---------:|
+{% for row in target_rows -%}
+| {{ row.name }} | {{ row.split }} |{% for value in row["values"] %} {{ value }} |{% endfor %}
+{% endfor %}
+{% endif -%}
 {% for fact in run_facts -%}
 - {{ fact }}
 {% endfor %}
 {%- for cm in confusion_matrices %}
-Confusion matrix, {{ cm.split }} (rows: true label, columns: predicted):
+Confusion matrix, {{ cm.split }} ({{ cm.axes }}):
 
 | true / predicted |{% for name in cm.names %} {{ name }} |{% endfor %}
 |---|{% for name in cm.names %}---:|{% endfor %}
@@ -101,11 +129,29 @@ Confusion matrix, {{ cm.split }} (rows: true label, columns: predicted):
 ## How to use with transformers
 
 ```python
+{% if scores -%}
+import numpy as np
+from transformers import AutoTokenizer, TFAutoModelForSequenceClassification
+{%- else -%}
 from transformers import AutoTokenizer, TFAutoModelForSequenceClassification, pipeline
+{%- endif %}
 
 tokenizer = AutoTokenizer.from_pretrained("{{ model_ref }}")
 model = TFAutoModelForSequenceClassification.from_pretrained("{{ model_ref }}")
 inputs = tokenizer([{{ example_text }}], return_tensors="tf", padding=True, truncation=True, max_length={{ max_length }})
+{% if scores -%}
+outputs = model(**inputs).logits.numpy()  # [texts, {{ scores.num_targets }}]: {{ scores.output_names }}, scaled to [0, 1]
+low, high, step = {{ scores.low }}, {{ scores.high }}, {{ scores.step }}
+scores = np.clip(low + outputs * (high - low), low, high)
+{% if scores.step != "None" -%}
+scores = np.clip(low + np.floor((scores - low) / step + 0.5) * step, low, high)  # nearest grid value, halves up
+{% endif -%}
+{% if scores.derive_total -%}
+total = scores.sum(axis=1)
+{% endif -%}
+print(scores{% if scores.derive_total %}, total{% endif %})
+```
+{%- else -%}
 label_id = int(model(**inputs).logits.numpy().argmax(-1)[0])
 print(model.config.id2label[label_id])
 
@@ -113,6 +159,10 @@ print(model.config.id2label[label_id])
 classifier = pipeline("text-classification", model="{{ model_ref }}", framework="tf", dtype=None)
 print(classifier([{{ example_text }}]))
 ```
+{%- endif %}
+{% if long_text_note %}
+{{ long_text_note }}
+{% endif -%}
 {% if saved_model %}
 ## How to call the SavedModel from TensorFlow only
 
@@ -130,7 +180,7 @@ import {{ name }}  # registers the tokenizer ops
 m = tf.saved_model.load("saved_model")
 {% if text_signature -%}
 out = m.signatures["serving_default"](text=tf.constant([{{ example_text }}]))
-print(out["label"], out["probabilities"])
+print({{ printed_outputs }})
 {%- else -%}
 # this SavedModel takes token ids; make them with the tokenizer saved next to the model
 from transformers import AutoTokenizer
@@ -140,7 +190,7 @@ out = m.signatures["serving_default"](
     input_ids=tf.cast(enc["input_ids"], tf.int32),
     attention_mask=tf.cast(enc["attention_mask"], tf.int32),
 )
-print(out["label"], out["probabilities"])
+print({{ printed_outputs }})
 {%- endif %}
 ```
 {% if signatures %}
@@ -294,6 +344,142 @@ def _file_label(name: Any) -> str:
     return f"`{name}`"
 
 
+# ---------------------------------------------------------------- scores (regression runs)
+
+_SCORE_METRICS = ("qwk", "mae", "rmse", "exact", "adjacent")
+
+
+def _g(value: Any) -> str:
+    """A number as written by hand: 600, 0.5, 298.421 (float noise of the data summary rounded away)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return _cell(value)
+    return f"{float(value):.6g}"
+
+
+def _task_info(run_dir: Path, cfg: dict, metrics: dict) -> dict:
+    """The run's task (``task.json``, else rebuilt from the config's data/model sections)."""
+    task = _read_json(run_dir / "task.json", required=False)
+    if isinstance(task, dict) and task.get("problem_type"):
+        return task
+    data_cfg, model_cfg = _section(cfg, "data"), _section(cfg, "model")
+    problem = metrics.get("problem_type") or model_cfg.get("problem_type") or "single_label_classification"
+    names = data_cfg.get("target_names") or (["score"] if problem == "regression" else [])
+    return {"problem_type": problem, "target_names": names, "score_range": data_cfg.get("score_range"),
+            "score_step": data_cfg.get("score_step"), "derive_total": bool(data_cfg.get("derive_total"))}
+
+
+def _score_section(task: dict, metrics: dict) -> dict | None:
+    """What a scorer predicts and how its outputs become scores: the Scores section of the card."""
+    problem = task.get("problem_type")
+    if problem not in ("regression", "multi_target_regression"):
+        return None
+    targets = [str(t) for t in task.get("target_names") or ["score"]]
+    score_range = task.get("score_range") or [0, 1]
+    low, high = float(score_range[0]), float(score_range[1])
+    step = task.get("score_step")
+    step = float(step) if isinstance(step, (int, float)) and not isinstance(step, bool) and step > 0 else None
+    derive_total = bool(task.get("derive_total")) and len(targets) > 1
+
+    def grid(lo: float, hi: float) -> str:
+        if step is None:
+            return "continuous (not rounded)"
+        count = int((hi - lo) / step + 1e-9) + 1
+        values = [lo + step * i for i in range(count)]
+        shown = ", ".join(_g(v) for v in values) if count <= 6 else f"{_g(values[0])}, {_g(values[1])}, …, {_g(values[-1])}"
+        return f"steps of {_g(step)}: {shown} ({count} values)"
+
+    rows = [
+        {"name": f"`{name}`", "output": f"`logits[:, {i}]`", "range": f"{_g(low)}–{_g(high)}", "grid": grid(low, high)}
+        for i, name in enumerate(targets)
+    ]
+    n = len(targets)
+    if derive_total:
+        rows.append({"name": "total (`score`)", "output": "sum of the decoded targets", "range": f"{_g(low * n)}–{_g(high * n)}",
+                     "grid": grid(low * n, high * n)})
+    if step is None:
+        rounding = " (not rounded)"
+    else:
+        point = f"k × {_g(step)}" if low == 0 else f"{_g(low)} + k × {_g(step)}"
+        rounding = f" and rounded to the nearest grid value `{point}` (halves up)"
+    outputs = "`predicted_score`" if problem == "regression" else ", ".join(f"`predicted_{t}`" for t in targets)
+    if derive_total:
+        outputs += " and `predicted_score` (the total)"
+    served = "`score` and `scores`" if problem == "regression" or derive_total else "`scores` (`[texts, targets]`)"
+    mapped = f"output × {_g(high)}" if low == 0 else f"{_g(low)} + output × ({_g(high)} − {_g(low)})"
+    decoding = (
+        f"The model has {n} linear output{'s' if n > 1 else ''} (no activation), trained with mean squared error on the "
+        f"target{'s' if n > 1 else ''} scaled to [0, 1] by the range. A prediction is mapped back with "
+        f"`{mapped}`, clipped to the range{rounding}"
+        + ("; the total is the sum of the rounded targets" if derive_total else "")
+        + f". `tfslm predict` writes {outputs}; the SavedModel returns {served} decoded the same way."
+    )
+    data = _section(metrics, "data")
+    splits = []
+    for split in SPLITS:
+        info = _section(data, split)
+        if info:
+            splits.append({"split": split, "rows": _number(info.get("rows")), "mean": _g(info.get("score_mean")),
+                           "min": _g(info.get("score_min")), "max": _g(info.get("score_max"))})
+    if problem == "regression":
+        headline = None
+    elif derive_total:
+        headline = "the results above are on the total, the sum of the targets"
+    else:
+        headline = "the results above are the means over the targets"
+    return {
+        "targets": rows,
+        "decoding": decoding,
+        "splits": splits,
+        "summed": " (sum of the targets)" if n > 1 else "",
+        "headline": headline,
+        "num_targets": n,
+        "output_names": ", ".join(targets),
+        "low": _g(low),
+        "high": _g(high),
+        "step": _g(step) if step is not None else "None",
+        "derive_total": derive_total,
+        "target_names": targets,
+    }
+
+
+def _target_rows(metrics: dict, targets: list[str]) -> list[dict]:
+    """Per-target QWK/MAE/RMSE/exact/adjacent of a multi-target run, one row per target and split."""
+    rows = []
+    if len(targets) < 2:
+        return rows
+    for split in EVAL_SPLITS:
+        split_metrics = _section(metrics, split)
+        for name in targets:
+            values = [split_metrics.get(f"{name}_{key}") for key in _SCORE_METRICS]
+            if all(v is None for v in values):
+                continue
+            rows.append({"name": f"`{_cell(name)}`", "split": split, "values": [_number(v) for v in values]})
+    return rows
+
+
+def _printed_outputs(task: dict, scores: dict | None) -> str:
+    if scores is not None:
+        return 'out["score"], out["scores"]' if task.get("problem_type") == "regression" or scores["derive_total"] else 'out["scores"]'
+    if task.get("problem_type") == "ordinal":
+        return 'out["label"], out["score"], out["probabilities"]'
+    return 'out["label"], out["probabilities"]'
+
+
+def _long_text_note(cfg: dict, export_info: dict | None, max_length: int) -> str | None:
+    data_cfg = _section(cfg, "data")
+    if data_cfg.get("long_text") != "chunk":
+        return None
+    stride = data_cfg.get("chunk_stride")
+    pooled_in_graph = isinstance(export_info, dict) and export_info.get("pooling") == "in_graph"
+    return (
+        f"This run reads long texts in overlapping windows of {max_length} tokens ({stride} tokens of overlap) and "
+        "averages the windows of a text (mean probability, or mean score); the snippet above truncates instead. "
+        "`tfslm.Predictor` "
+        + ("and the SavedModel below pool" if pooled_in_graph else "pools")
+        + " the windows."
+    )
+
+
 # ---------------------------------------------------------------- card
 
 
@@ -428,7 +614,7 @@ def _data_rows(cfg: dict, metrics: dict) -> list[dict]:
     return rows
 
 
-def _result_tables(metrics: dict, label_names: list[str]) -> tuple[list[str], list[dict], list[dict]]:
+def _result_tables(metrics: dict, label_names: list[str], axes: str = "rows: true label, columns: predicted") -> tuple[list[str], list[dict], list[dict]]:
     splits = [s for s in EVAL_SPLITS if _section(metrics, s)]
     rows = []
     for key, display in (
@@ -437,6 +623,9 @@ def _result_tables(metrics: dict, label_names: list[str]) -> tuple[list[str], li
         ("macro_f1", "Macro F1"),
         ("qwk", "QWK"),
         ("mae", "MAE"),
+        ("rmse", "RMSE"),
+        ("exact", "Exact agreement"),
+        ("adjacent", "Adjacent agreement (±1 step)"),
         ("num_examples", "Examples"),
     ):
         values = [_section(metrics, s).get(key) for s in splits]
@@ -451,6 +640,7 @@ def _result_tables(metrics: dict, label_names: list[str]) -> tuple[list[str], li
         matrices.append(
             {
                 "split": split,
+                "axes": axes,
                 "names": [_cell(n) for n in label_names],
                 "rows": [
                     {"name": _cell(name), "values": [_number(v) for v in row]}
@@ -550,8 +740,12 @@ def build_model_card(run_dir: str | os.PathLike):
         )
 
     config_yaml = yaml.safe_dump(safe_cfg, sort_keys=False, allow_unicode=True, default_flow_style=False).rstrip()
-    result_splits, result_rows, confusion = _result_tables(metrics, label_names)
-    example = json.dumps("An example text to classify.")
+    task = _task_info(run_dir, safe_cfg, metrics)
+    scores = _score_section(task, metrics)
+    axes = "rows: true score, columns: predicted score, both on the grid" if scores else "rows: true label, columns: predicted"
+    result_splits, result_rows, confusion = _result_tables(metrics, label_names, axes)
+    target_rows = _target_rows(metrics, scores["target_names"]) if scores else []
+    example = json.dumps("An example text to score." if scores else "An example text to classify.")
     max_length = model_cfg.get("max_length") if isinstance(model_cfg.get("max_length"), int) else 128
 
     card = ModelCard.from_template(
@@ -560,6 +754,10 @@ def build_model_card(run_dir: str | os.PathLike):
         title=run_name,
         summary=_summary(run_name, safe_cfg, labels, metrics, base_model),
         label_rows=_label_rows(labels, metrics),
+        scores=scores,
+        target_rows=target_rows,
+        printed_outputs=_printed_outputs(task, scores),
+        long_text_note=_long_text_note(safe_cfg, export_info, max_length),
         config_yaml=config_yaml,
         data_rows=_data_rows(safe_cfg, metrics),
         result_splits=result_splits,

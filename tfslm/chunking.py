@@ -8,8 +8,8 @@ evaluation and prediction average the windows of each document: the class
 probabilities (returned as log-probabilities, so a softmax gives the mean
 probability back) or the scores.
 
-The SavedModel still takes one window per text (the first ``max_length``
-tokens): pooling happens in Python, in :class:`tfslm.Predictor`.
+:class:`tfslm.Predictor` pools in Python; the SavedModel of a chunk run cuts
+the same windows and pools them in the graph (:mod:`tfslm.export`).
 
 Example:
     >>> windows, doc = chunk_encode(["a long essay ..."], tokenizer, max_length=512, stride=128)  # doctest: +SKIP

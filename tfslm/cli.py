@@ -152,7 +152,7 @@ def _cmd_export(args) -> int:
     predictor = Predictor.from_run(args.run_dir)
     output = args.output or f"{args.run_dir.rstrip('/')}/saved_model"
     info = export_saved_model(predictor.model, predictor.tokenizer, list(predictor.labels.names), predictor.max_length, output,
-                              task=predictor.task, labels=predictor.labels)
+                              task=predictor.task, labels=predictor.labels, chunk_stride=predictor.chunk_stride)
     if info.get("note"):
         print(f"note: {info['note']}")
     print(f"SavedModel written to {output} (signatures: {', '.join(info['signatures'])})")

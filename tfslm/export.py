@@ -11,6 +11,14 @@ transformers can call it with text:
     serve_tokens(input_ids, attention_mask: int32 [None, None]) -> the same outputs
     tokenize(text: tf.string [None]) -> input_ids, attention_mask (int32 [None, None])
 
+Runs trained with ``data.long_text: chunk`` (``chunk_stride``) pool in the graph:
+``serving_default`` tokenizes each text without truncation, cuts it into the
+overlapping windows of :mod:`tfslm.chunking`, runs the model on all windows of
+the request as one batch and averages them per text (mean probability, mean
+score for regression), so it returns what :class:`tfslm.Predictor` returns;
+``tokenize_windows(text) -> input_ids, attention_mask, doc_index`` shows the
+windows. ``serve_tokens`` scores each row it is given (one window).
+
 The in-graph tokenizer reproduces the Python (fast) tokenizer id for id: its
 normalizer (clean-up of control characters, CJK padding, accent stripping,
 lower-casing) and pre-tokenizer (whitespace and punctuation) are measured on
@@ -386,8 +394,8 @@ def _define_tokenizer_class() -> type:
                 text = tf.strings.regex_replace(text, self._isolate, r" \1 ")
             return tf.strings.split(text)
 
-        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
-        def __call__(self, text):
+        def token_ids(self, text):
+            """Ids of each text without special tokens and without truncation: ragged int64 ``[batch, (tokens)]``."""
             words = self.words(text)
             flat_words = words.flat_values
             special = tf.fill(tf.shape(flat_words), tf.constant(-1, tf.int64))
@@ -399,9 +407,10 @@ def _define_tokenizer_class() -> type:
             pieces = self.wordpiece.tokenize(words.with_flat_values(flat_words))  # [batch, words, pieces]
             per_piece = tf.repeat(special, pieces.values.row_lengths())
             ids = pieces.with_flat_values(tf.where(per_piece >= 0, per_piece, pieces.flat_values))
-            ids = ids.merge_dims(1, 2)
-            room = self._spec["room"]
-            ids = ids[:, -room:] if self._spec["truncation_side"] == "left" else ids[:, :room]
+            return ids.merge_dims(1, 2)
+
+        def wrap(self, ids):
+            """Ragged text ids -> (input_ids, attention_mask) int32 with the special tokens, padded."""
             batch = ids.nrows()
 
             def fixed(tokens):
@@ -412,9 +421,51 @@ def _define_tokenizer_class() -> type:
             if self._spec["suffix"]:
                 parts.append(fixed(self._spec["suffix"]))
             ids = tf.concat(parts, axis=1) if len(parts) > 1 else ids
-            input_ids = tf.cast(ids.to_tensor(default_value=self._spec["pad_id"]), tf.int32)
+            # An empty batch would pad to width 0, which the attention matmul rejects; a width of
+            # the special tokens (at least 1) lets it return empty outputs instead.
+            lengths = ids.row_lengths()
+            floor = max(1, len(self._spec["prefix"]) + len(self._spec["suffix"]))
+            width = tf.maximum(tf.reduce_max(tf.concat([lengths, [0]], 0)), floor)
+            input_ids = tf.cast(ids.to_tensor(default_value=self._spec["pad_id"], shape=tf.stack([batch, width])), tf.int32)
             attention_mask = tf.sequence_mask(ids.row_lengths(), maxlen=tf.shape(input_ids)[1], dtype=tf.int32)
             return input_ids, attention_mask
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+        def __call__(self, text):
+            ids = self.token_ids(text)
+            room = self._spec["room"]
+            ids = ids[:, -room:] if self._spec["truncation_side"] == "left" else ids[:, :room]
+            return self.wrap(ids)
+
+        def windows(self, text, stride: int):
+            """Each text cut into overlapping windows as ``tfslm.chunking.chunk_encode`` cuts it.
+
+            Returns ``(input_ids, attention_mask, doc_index)``: one row per window,
+            the windows of a text consecutive, ``doc_index`` (int32) the text's
+            position. The windows are those of the fast tokenizer with
+            ``return_overflowing_tokens=True, stride=stride``: ``room`` text tokens
+            each, consecutive windows ``room - stride`` tokens apart, the last one
+            ending at the text's end (its start, with left truncation); a text of
+            at most ``room`` tokens, the empty text included, is one window.
+            """
+            ids = self.token_ids(text)
+            room = self._spec["room"]
+            step = room - stride  # > 0: tfslm.chunking.check_stride ran at export time
+            lengths = ids.row_lengths()
+            count = 1 + tf.maximum(lengths - room + step - 1, 0) // step  # 1 + ceil((length - room) / step)
+            doc_index = tf.repeat(tf.range(ids.nrows(), dtype=tf.int64), count)
+            k = tf.ragged.range(count).flat_values  # window number within its text
+            length = tf.gather(lengths, doc_index)
+            if self._spec["truncation_side"] == "left":  # the tokenizer cuts from the end backwards
+                stop = length - k * step
+                start = tf.maximum(stop - room, 0)
+            else:
+                start = k * step
+                stop = tf.minimum(start + room, length)
+            positions = tf.ragged.range(start + tf.gather(ids.row_starts(), doc_index), stop + tf.gather(ids.row_starts(), doc_index))
+            window_ids = positions.with_flat_values(tf.gather(ids.flat_values, positions.flat_values))
+            input_ids, attention_mask = self.wrap(window_ids)
+            return input_ids, attention_mask, tf.cast(doc_index, tf.int32)
 
     return InGraphWordPiece
 
@@ -458,6 +509,38 @@ def _verify(module: Any, tokenizer: Any, max_length: int, texts: Sequence[str]) 
             )
 
 
+def _window_probes(tokenizer: Any, room: int) -> list[str]:
+    """The probes, plus texts of about 1, 2 and 3+ windows made of them (edges of the window arithmetic)."""
+    joined = " ".join(p for p in _PROBES if p)
+    long_text = joined
+    while len(tokenizer(long_text, add_special_tokens=False)["input_ids"]) < 3 * room:
+        long_text = f"{long_text} {long_text}"
+    words = long_text.split(" ")
+    return [*_PROBES, long_text, " ".join(words[: len(words) // 3]), " ".join(words[: len(words) // 2])]
+
+
+def _verify_windows(module: Any, tokenizer: Any, max_length: int, stride: int) -> None:
+    """The in-graph windows must equal :func:`tfslm.chunking.chunk_encode`'s, window for window."""
+    from tfslm.chunking import chunk_encode
+
+    tf = _tf()
+    texts = _window_probes(tokenizer, module._spec["room"])
+    input_ids, attention_mask, doc_index = module.windows(tf.constant(texts), stride)
+    expected, expected_docs = chunk_encode(texts, tokenizer, max_length=max_length, stride=stride)
+    got_docs = doc_index.numpy().tolist()
+    same = got_docs == expected_docs.tolist()
+    if same:
+        for row, ids in enumerate(expected["input_ids"]):
+            length = int(attention_mask[row].numpy().sum())
+            if length != len(ids) or input_ids[row, :length].numpy().tolist() != list(ids):
+                same = False
+                break
+    if not same:
+        raise UnsupportedTokenizerError(
+            f"the in-graph windows differ from {type(tokenizer).__name__}'s overflowing windows (stride {stride})"
+        )
+
+
 # ------------------------------------------------------------- the SavedModel
 def _score_outputs(tf, logits, task: Any, labels: Any) -> dict:
     """Graph ops turning outputs into scores on the original scale (regression and ordinal runs)."""
@@ -488,7 +571,9 @@ def _score_outputs(tf, logits, task: Any, labels: Any) -> dict:
     return {"score": tf.gather(values, tf.argmax(logits, axis=-1))}
 
 
-def _make_serving_module(model: Any, label_names: Sequence[str], text_tokenizer: Any, task: Any = None, labels: Any = None):
+def _make_serving_module(
+    model: Any, label_names: Sequence[str], text_tokenizer: Any, task: Any = None, labels: Any = None, chunk_stride: int | None = None
+):
     tf = _tf()
     regression = task is not None and task.is_regression
     with_score = task is not None and task.problem_type != "single_label_classification"
@@ -509,13 +594,15 @@ def _make_serving_module(model: Any, label_names: Sequence[str], text_tokenizer:
             self.model_variables = list(model.variables)
             self.text_tokenizer = text_tokenizer
 
-        def _predict(self, input_ids, attention_mask):
+        def _logits(self, input_ids, attention_mask):
             inputs = {"input_ids": input_ids, "attention_mask": attention_mask}
             if uses_token_types:
                 inputs["token_type_ids"] = tf.zeros_like(input_ids)
             outputs = self._holder.model(inputs, training=False)
             logits = outputs.logits if hasattr(outputs, "logits") else outputs[0]
-            logits = tf.cast(logits, tf.float32)
+            return tf.cast(logits, tf.float32)
+
+        def _outputs(self, logits):
             if regression:
                 return {"logits": logits, **_score_outputs(tf, logits, task, labels)}
             label_id = tf.argmax(logits, axis=-1, output_type=tf.int64)
@@ -528,6 +615,9 @@ def _make_serving_module(model: Any, label_names: Sequence[str], text_tokenizer:
                 "label_id": label_id,
                 "label": tf.gather(tf.constant(list(label_names)), label_id),
             }
+
+        def _predict(self, input_ids, attention_mask):
+            return self._outputs(self._logits(input_ids, attention_mask))
 
         @tf.function(
             input_signature=[
@@ -549,7 +639,31 @@ def _make_serving_module(model: Any, label_names: Sequence[str], text_tokenizer:
             input_ids, attention_mask = self.text_tokenizer(text)
             return {"input_ids": input_ids, "attention_mask": attention_mask}
 
-    return TextServingModule() if text_tokenizer is not None else ServingModule()
+    class WindowServingModule(TextServingModule):
+        """``data.long_text: chunk`` runs: every text is scored in windows, pooled per text in the graph."""
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+        def serve_text(self, text):
+            input_ids, attention_mask, doc_index = self.text_tokenizer.windows(text, chunk_stride)
+            # All windows of the request go through the model as one batch; a text's
+            # windows are then averaged as tfslm.chunking.pool_windows does.
+            logits = self._logits(input_ids, attention_mask)
+            num_docs = tf.shape(text)[0]
+            if regression:
+                pooled = tf.math.unsorted_segment_mean(logits, doc_index, num_docs)
+            else:  # mean probability, given back as log-probabilities (softmax returns the mean)
+                mean = tf.math.unsorted_segment_mean(tf.nn.softmax(logits, axis=-1), doc_index, num_docs)
+                pooled = tf.math.log(tf.clip_by_value(mean, 1e-12, 1.0))
+            return self._outputs(pooled)
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
+        def tokenize_windows(self, text):
+            input_ids, attention_mask, doc_index = self.text_tokenizer.windows(text, chunk_stride)
+            return {"input_ids": input_ids, "attention_mask": attention_mask, "doc_index": doc_index}
+
+    if text_tokenizer is None:
+        return ServingModule()
+    return WindowServingModule() if chunk_stride is not None else TextServingModule()
 
 
 def export_saved_model(
@@ -562,6 +676,7 @@ def export_saved_model(
     fallback_reason: str | None = None,
     task: Any = None,
     labels: Any = None,
+    chunk_stride: int | None = None,
 ) -> dict[str, Any]:
     """Write a TF SavedModel with serving signatures to ``output_dir`` atomically.
 
@@ -586,11 +701,21 @@ def export_saved_model(
             total) instead of the class outputs; ordinal runs add ``score`` to
             them. None or single-label classification: the outputs above, unchanged.
         labels: the run's :class:`~tfslm.labels.LabelSpace` (label values for ordinal scores).
+        chunk_stride: set for ``data.long_text: chunk`` runs: ``serving_default``
+            then cuts each text into overlapping windows of ``max_length`` tokens
+            (``chunk_stride`` tokens of overlap, as :mod:`tfslm.chunking`), runs the
+            model on all windows of the request as one batch and averages them per
+            text (mean probability; mean score for regression), with the same
+            outputs; ``tokenize_windows`` returns the windows and their
+            ``doc_index``. ``serve_tokens`` still scores each row it is given.
 
     Returns:
         ``{"path", "signatures", "in_graph_tokenizer", "consumer_imports",
-        "labels", "max_length", "note"}``; ``in_graph_tokenizer`` is None and
-        ``note`` a one-line reason when the text signature was left out.
+        "labels", "max_length", "long_text", "pooling", "note"}`` (plus
+        ``chunk_stride`` for chunk runs); ``in_graph_tokenizer`` is None and
+        ``note`` a one-line reason when the text signature was left out;
+        ``pooling`` says where windows are averaged ("in_graph"; "client" when
+        a chunk run has no text signature; None for truncation).
 
     Example:
         >>> info = export_saved_model(model, tokenizer, ["neg", "pos"], 256, "runs/demo/saved_model")  # doctest: +SKIP
@@ -614,20 +739,37 @@ def export_saved_model(
             f"pass max_length <= {positions}"
         )
 
+    if chunk_stride is not None:
+        if not isinstance(chunk_stride, int) or isinstance(chunk_stride, bool) or chunk_stride < 1:
+            raise ValueError(f"chunk_stride must be a positive integer or None, got {chunk_stride!r}")
+        from tfslm.chunking import check_stride
+
+        check_stride(tokenizer, max_length, chunk_stride)
+
     note = fallback_reason
     text_tokenizer = None
     if note is None:
         try:
             text_tokenizer = build_in_graph_tokenizer(tokenizer, max_length)
+            if chunk_stride is not None:
+                _verify_windows(text_tokenizer, tokenizer, max_length, chunk_stride)
         except UnsupportedTokenizerError as exc:
+            text_tokenizer = None
             note = f"raw-text signature left out: {exc}; serve_tokens takes ids from the Python tokenizer"
-    module = _make_serving_module(model, label_names, text_tokenizer, task, labels)
+    if note is not None and chunk_stride is not None:
+        note += (
+            "; this run scores long texts in windows: send each window as a row (tfslm.chunking.chunk_encode) "
+            "and average them per text, or use tfslm.Predictor"
+        )
+    module = _make_serving_module(model, label_names, text_tokenizer, task, labels, chunk_stride)
     if text_tokenizer is not None:
         signatures = {
             "serving_default": module.serve_text.get_concrete_function(),
             "serve_tokens": module.serve_tokens.get_concrete_function(),
             "tokenize": module.tokenize.get_concrete_function(),
         }
+        if chunk_stride is not None:
+            signatures["tokenize_windows"] = module.tokenize_windows.get_concrete_function()
     else:
         tokens = module.serve_tokens.get_concrete_function()
         signatures = {"serving_default": tokens, "serve_tokens": tokens}
@@ -638,8 +780,12 @@ def export_saved_model(
         "consumer_imports": [CONSUMER_IMPORT] if text_tokenizer is not None else [],
         "labels": label_names,
         "max_length": max_length,
+        "long_text": "chunk" if chunk_stride is not None else "truncate",
+        "pooling": None if chunk_stride is None else ("in_graph" if text_tokenizer is not None else "client"),
         "note": note,
     }
+    if chunk_stride is not None:
+        info["chunk_stride"] = chunk_stride
     if task is not None:
         info["task"] = task.to_dict()
     tf = _tf()

@@ -289,10 +289,13 @@ def _train(cfg: Config, dist, run_dir: Path, started: float, *, overwrite: bool,
     if cfg.export.saved_model:
         from .export import export_saved_model
 
-        info = export_saved_model(model, tokenizer, list(data.labels.names), cfg.model.max_length, run_dir / "saved_model", task=task, labels=data.labels)
+        stride = cfg.data.chunk_stride if cfg.data.long_text == "chunk" else None
+        info = export_saved_model(model, tokenizer, list(data.labels.names), cfg.model.max_length, run_dir / "saved_model",
+                                  task=task, labels=data.labels, chunk_stride=stride)
         if info.get("note"):
             log.warning("saved_model: %s", info["note"])
-        metrics["saved_model"] = {k: info[k] for k in ("signatures", "in_graph_tokenizer") if k in info}
+        keys = ("signatures", "in_graph_tokenizer", "long_text", "chunk_stride", "pooling")
+        metrics["saved_model"] = {k: info[k] for k in keys if k in info}
     atomic_write_json(run_dir / FINISHED_MARKER, metrics)
     if dist.is_chief:
         delete_backup(backup_dir)  # finished: nothing to resume
