@@ -226,9 +226,12 @@ def test_crash_after_training_resumes_without_training_again(tmp_path, train_csv
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["epochs_trained"] == 2 and metrics["resumed_from"]["epoch"] == 3
     assert (run / "logs" / "history.csv").read_text() == before
-    history = [float(r["val_macro_f1"]) for r in csv.DictReader(open(run / "logs" / "history.csv"))]
+    rows = list(csv.DictReader(open(run / "logs" / "history.csv")))
+    history = [float(r["val_macro_f1"]) for r in rows]
     assert metrics["validation"]["macro_f1"] == pytest.approx(max(history), abs=1e-6)  # the best epoch's weights
-    assert metrics["best_epoch"] == 1 + int(np.argmax(history))
+    # the best epoch: highest macro-F1, a tie going to the lower val_loss (EarlyStoppingWithTieBreak)
+    best = min(range(len(rows)), key=lambda i: (-history[i], float(rows[i]["val_loss"])))
+    assert metrics["best_epoch"] == 1 + best
     assert len(result.history["loss"]) == 2
     assert not (run / "backup").exists()
 
@@ -293,3 +296,24 @@ def test_train_killed_with_sigkill_during_epoch_2_resumes(tmp_path):
     assert _csv_epochs(history) == [0, 1, 2]
     assert history.read_text().splitlines()[:2] == before  # epoch 1 was not trained again
     assert not (run_dir / "backup").exists()
+
+
+def test_resumed_stream_continues_with_the_batches_the_run_had_left():
+    """After a resume, epoch k is still the k-th seeded pass: the interrupted epoch's remaining batches, then the rest."""
+    import tensorflow as tf
+
+    from tfslm.resume import steps_done, training_stream
+
+    def batches():  # rebuilt, as a new process would
+        ds = tf.data.Dataset.range(10).shuffle(10, seed=3, reshuffle_each_iteration=True).batch(2)
+        return ds.apply(tf.data.experimental.assert_cardinality(5))
+
+    full = [b.numpy().tolist() for b in training_stream(batches(), 5).take(15)]
+    for epoch in range(3):
+        assert sorted(sum(full[5 * epoch:5 * epoch + 5], [])) == list(range(10))  # every row once per epoch
+    assert full[0:5] != full[5:10]  # reshuffled each epoch
+    # Killed after step 3 of epoch 2 (0-based epoch 1, last step done 2): the rest of epoch 2, then epoch 3.
+    resumed = [b.numpy().tolist() for b in training_stream(batches(), 5, {"epoch": 1, "step": 2}).take(7)]
+    assert resumed == full[8:15]
+    assert steps_done({"epoch": 1, "step": 4}, 5) == 10  # a backup on an epoch's last step: the next epoch starts
+    assert steps_done({"epoch": 0, "step": -1}, 5) == 5 and steps_done(None, 5) == 0

@@ -20,15 +20,15 @@ Example (your own ``fit``; rerun the same script after a crash):
 
 What a resume reproduces: weights, optimizer slots and step counter (so the
 learning-rate schedule continues), the epoch and step, early stopping and the
-logs. What it does not: the data order. Keras skips the steps already done
-by running fewer steps in the resumed epoch, but it draws them from a fresh
-iterator; with a seeded shuffle, a new process's first iterator gives the
-order of an uninterrupted run's *first* epoch, so the rest of the resumed
-epoch repeats batches from the start of that order (some rows twice, some
-not at all in that epoch), and later epochs are one reshuffle behind an
-uninterrupted run; each of them still sees every row once. Dropout draws
-differ too, so a resumed run is close to, not bitwise equal to, an
-uninterrupted one.
+logs, and the data order. Keras skips the steps already done by running
+fewer steps in the resumed epoch, but from a fresh iterator, which would
+restart that epoch's shuffled order (some rows twice, some not at all);
+``tfslm train`` therefore feeds ``fit`` one seeded stream over all epochs
+started after the steps the backup covers (:func:`training_stream`), so the
+resumed run gets exactly the batches the interrupted one had left. Keras
+users with their own ``fit`` can do the same. What differs: dropout draws
+(the random state is not in the checkpoint), so a resumed run is close to,
+not bitwise equal to, an uninterrupted one.
 """
 
 from __future__ import annotations
@@ -48,7 +48,10 @@ import tensorflow as tf
 from .atomic import atomic_file, atomic_write_json, atomic_write_text
 from .errors import RunDirError
 
-__all__ = ["TrainingBackup", "BACKUP_DIRNAME", "has_backup", "backup_position", "check_unfinished_run", "delete_backup"]
+__all__ = [
+    "TrainingBackup", "BACKUP_DIRNAME", "has_backup", "backup_position", "check_unfinished_run", "delete_backup",
+    "steps_done", "training_stream",
+]
 
 log = logging.getLogger("tfslm")
 
@@ -84,6 +87,37 @@ def backup_position(backup_dir: str | os.PathLike) -> dict[str, int] | None:
         }
     except (tf.errors.OpError, ValueError, KeyError):
         return None
+
+
+def steps_done(position: dict[str, int] | None, steps_per_epoch: int) -> int:
+    """Optimizer steps a backup at ``position`` (from :func:`backup_position`) covers.
+
+    Mirrors how tf_keras resumes (``maybe_load_initial_counters_from_ckpt``):
+    a step recorded on an epoch's last step means the next epoch starts fresh.
+    """
+    if not position or position.get("epoch", -1) < 0:
+        return 0
+    epoch, step = int(position["epoch"]), int(position.get("step", -1))
+    if step < 0 or step >= steps_per_epoch - 1:
+        return (epoch + 1) * steps_per_epoch
+    return epoch * steps_per_epoch + step + 1
+
+
+def training_stream(train_ds, steps_per_epoch: int, position: dict[str, int] | None = None):
+    """The training batches as one seeded stream over all epochs, started after the steps a backup covers.
+
+    ``fit(training_stream(ds, n, pos), steps_per_epoch=n)`` sees epoch k as
+    the k-th pass over ``ds``, so a run resumed mid-epoch gets exactly the
+    batches the uninterrupted run had left: no row seen twice, none skipped.
+    (Iterating ``ds`` afresh would restart the interrupted epoch's order.)
+
+    Example:
+        >>> model.fit(training_stream(train_ds, len(train_ds), {"epoch": 1, "step": 36}),
+        ...           steps_per_epoch=len(train_ds), epochs=3)                    # doctest: +SKIP
+    """
+    stream = train_ds.repeat()
+    done = steps_done(position, steps_per_epoch)
+    return stream.skip(done) if done else stream
 
 
 def delete_backup(backup_dir: str | os.PathLike) -> None:

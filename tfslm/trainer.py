@@ -88,12 +88,23 @@ def _tpu_input_rules(cfg: Config) -> None:
         cfg.training.static_shapes = True
 
 
-def _fit(model, dist, cfg: Config, train_ds, val_ds, callbacks, verbose):
-    """``model.fit``; in a cluster, a peer that died becomes one clear error instead of a stack of RPC failures."""
+def _fit(model, dist, cfg: Config, train_ds, val_ds, callbacks, verbose, *, steps_per_epoch: int, position=None):
+    """``model.fit``; in a cluster, a peer that died becomes one clear error instead of a stack of RPC failures.
+
+    A training set of known size goes in as one stream over all epochs
+    (:func:`tfslm.resume.training_stream`), so a resumed run continues with
+    exactly the batches the interrupted one had left.
+    """
     import tensorflow as tf
 
+    from .resume import training_stream
+
+    steps = None
+    if int(train_ds.cardinality()) > 0:
+        train_ds, steps = training_stream(train_ds, steps_per_epoch, position), steps_per_epoch
     try:
-        return model.fit(train_ds, validation_data=val_ds, epochs=cfg.training.epochs, callbacks=callbacks, verbose=verbose)
+        return model.fit(train_ds, validation_data=val_ds, epochs=cfg.training.epochs, steps_per_epoch=steps,
+                         callbacks=callbacks, verbose=verbose)
     except (tf.errors.UnavailableError, tf.errors.CancelledError, tf.errors.DeadlineExceededError) as exc:
         if dist.num_workers < 2:
             raise
@@ -159,10 +170,11 @@ def _train(cfg: Config, dist, run_dir: Path, started: float, *, overwrite: bool,
     backup_dir = cfg.run_dir / BACKUP_DIRNAME  # the chief's, also for the other workers: Keras restores all from it
     if dist.is_chief:
         _prepare_run_dir(run_dir, overwrite)
+    position = None
     if dist.is_chief or not overwrite:
         # An unfinished run's backup: resumed by fit below if the config matches (else a RunDirError).
         # Workers that see the chief's directory refuse a changed config too, instead of waiting for a chief that quit.
-        check_unfinished_run(cfg.run_dir, config_to_dict(cfg), overwrite=overwrite)
+        position = check_unfinished_run(cfg.run_dir, config_to_dict(cfg), overwrite=overwrite)
     set_seed(cfg.training.seed, cfg.training.deterministic)
     per_replica_batch = cfg.training.batch_size
     batch_size = dist.global_batch_size(per_replica_batch)
@@ -246,7 +258,7 @@ def _train(cfg: Config, dist, run_dir: Path, started: float, *, overwrite: bool,
                                      backup_dir=backup_dir, delete_backup=False)
     early_stopping = callbacks[1]
     backup = next(c for c in callbacks if isinstance(c, cb.TrainingBackup))
-    history = _fit(model, dist, cfg, train_ds, val_ds, callbacks, verbose)
+    history = _fit(model, dist, cfg, train_ds, val_ds, callbacks, verbose, steps_per_epoch=steps_per_epoch, position=position)
 
     from .report import save_predictions
 
