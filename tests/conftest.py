@@ -50,6 +50,23 @@ def make_rows(n: int, seed: int = 0, labels=("sports", "science", "food")) -> li
     return rows
 
 
+def make_varied_rows(n: int, seed: int = 3) -> list[dict]:
+    """make_rows texts stretched to a wide spread of lengths (1x to 4x), so there are several length buckets."""
+    rng = random.Random(seed)
+    rows = make_rows(n, seed=seed)
+    for row in rows:
+        row["text"] = " ".join([row["text"]] * rng.randint(1, 4))
+    return rows
+
+
+def assert_one_line_error(capsys, code, fragment):
+    """The CLI exited 2 with one `tfslm: error:` line containing ``fragment`` and no traceback."""
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2, err
+    assert err and err[-1].startswith("tfslm: error:") and fragment in err[-1], err
+    assert not any("Traceback" in line for line in err)
+
+
 def write_csv(path: Path, rows: list[dict], fieldnames=None, delimiter=",") -> Path:
     fieldnames = fieldnames or list(rows[0].keys())
     with open(path, "w", newline="", encoding="utf-8") as handle:

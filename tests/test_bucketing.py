@@ -2,25 +2,15 @@
 
 from __future__ import annotations
 
-import random
 from collections import Counter
 
 import numpy as np
 import pytest
 
-from conftest import make_rows, write_csv
+from conftest import make_rows, make_varied_rows, write_csv
 
 BATCH = 8
 MAX_LENGTH = 48
-
-
-def _rows(n: int, seed: int = 3) -> list[dict]:
-    """make_rows texts stretched to a wide spread of lengths (1x to 4x)."""
-    rng = random.Random(seed)
-    rows = make_rows(n, seed=seed)
-    for row in rows:
-        row["text"] = " ".join([row["text"]] * rng.randint(1, 4))
-    return rows
 
 
 @pytest.fixture(scope="module")
@@ -29,7 +19,7 @@ def tiny():
 
     from tfslm.modeling import train_wordpiece_tokenizer
 
-    rows = _rows(210)
+    rows = make_varied_rows(210)
     names = ["food", "science", "sports"]
     features = datasets.Features({"text": datasets.Value("string"), "label": datasets.ClassLabel(names=names)})
     make = lambda part: datasets.Dataset.from_dict(  # noqa: E731
@@ -157,7 +147,7 @@ def test_token_cache_reused_and_invalidated(tmp_path):
     from tfslm.data import load_data
     from tfslm.modeling import train_wordpiece_tokenizer
 
-    train_file = write_csv(tmp_path / "train.csv", _rows(60, seed=5))
+    train_file = write_csv(tmp_path / "train.csv", make_varied_rows(60, seed=5))
     data = load_data(DataConfig(train_file=str(train_file)), seed=0)
     tokenizer = train_wordpiece_tokenizer(data["train"]["text"], vocab_size=300)
     first = tokenize_cached(data["train"], tokenizer, 32)

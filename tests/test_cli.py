@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import make_rows, needs_minilm, MINILM, tiny_config_dict, write_csv
+from conftest import MINILM, assert_one_line_error, make_rows, needs_minilm, tiny_config_dict, write_csv
 from tfslm.cli import main
 
 TFSLM = [sys.executable, "-m", "tfslm.cli"]
@@ -88,13 +88,6 @@ def test_predict_output_formats(trained_run, tmp_path, suffix):
     assert len(frame) == 10 and "predicted_label" in frame
 
 
-def _one_line_error(capsys, code, fragment):
-    err = capsys.readouterr().err.strip().splitlines()
-    assert code == 2, err
-    assert err and err[-1].startswith("tfslm: error:") and fragment in err[-1], err
-    assert not any("Traceback" in line for line in err)
-
-
 @pytest.mark.parametrize(
     "make, fragment",
     [
@@ -118,7 +111,7 @@ def test_user_errors_exit_2_with_one_line(tmp_path, capsys, make, fragment):
     (tmp_path / "empty.csv").write_bytes(b"")
     (tmp_path / "latin1.csv").write_bytes("text,label\ncaf\xe9,food\n".encode("latin-1"))
     code = main(make(tmp_path, data))
-    _one_line_error(capsys, code, fragment)
+    assert_one_line_error(capsys, code, fragment)
     assert not (tmp_path / "runs" / "tiny" / "metrics.json").exists()
 
 
@@ -126,17 +119,17 @@ def test_user_errors_exit_2_with_one_line(tmp_path, capsys, make, fragment):
 def test_max_length_above_checkpoint_limit(tmp_path, capsys):
     data = write_csv(tmp_path / "train.csv", make_rows(30))
     config = _cfg(tmp_path, data, model={"architecture": None, "checkpoint": str(MINILM), "max_length": 1024})
-    _one_line_error(capsys, main(["train", config]), "model.max_length: 1024 exceeds the 512 tokens")
+    assert_one_line_error(capsys, main(["train", config]), "model.max_length: 1024 exceeds the 512 tokens")
 
 
 def test_predict_errors(trained_run, tmp_path, capsys):
     _, _, run_dir, _ = trained_run
     write_csv(tmp_path / "in.csv", [{"body": "x"}])
-    _one_line_error(capsys, main(["predict", str(run_dir), "--input", str(tmp_path / "in.csv"), "--output", str(tmp_path / "o.csv")]), "no column 'text'")
+    assert_one_line_error(capsys, main(["predict", str(run_dir), "--input", str(tmp_path / "in.csv"), "--output", str(tmp_path / "o.csv")]), "no column 'text'")
     write_csv(tmp_path / "in2.csv", [{"text": "x"}])
-    _one_line_error(capsys, main(["predict", str(run_dir), "--input", str(tmp_path / "in2.csv"), "--output", str(tmp_path / "o.xlsx")]), "unsupported output type")
+    assert_one_line_error(capsys, main(["predict", str(run_dir), "--input", str(tmp_path / "in2.csv"), "--output", str(tmp_path / "o.xlsx")]), "unsupported output type")
     write_csv(tmp_path / "lab.csv", [{"text": "x", "label": "politics"}])
-    _one_line_error(capsys, main(["evaluate", str(run_dir), "--data", str(tmp_path / "lab.csv")]), "unknown label 'politics'")
+    assert_one_line_error(capsys, main(["evaluate", str(run_dir), "--data", str(tmp_path / "lab.csv")]), "unknown label 'politics'")
     assert not (tmp_path / "o.csv").exists() and not list(tmp_path.glob(".o.csv*"))
 
 

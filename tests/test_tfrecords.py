@@ -12,27 +12,18 @@ import pandas as pd
 import pytest
 import yaml
 
-from conftest import REPO, make_rows, tiny_config_dict, write_csv
+from conftest import REPO, assert_one_line_error, make_rows, make_varied_rows, tiny_config_dict, write_csv
 from tfslm.cli import main
 
 BATCH = 8
 MAX_LENGTH = 48
 
 
-def _rows(n: int, seed: int = 3) -> list[dict]:
-    """make_rows texts stretched to a wide spread of lengths (1x to 4x), so there are several buckets."""
-    rng = random.Random(seed)
-    rows = make_rows(n, seed=seed)
-    for row in rows:
-        row["text"] = " ".join([row["text"]] * rng.randint(1, 4))
-    return rows
-
-
 def _write_config(tmp: Path, name: str = "tiny.yaml", **sections) -> Path:
     train = tmp / "train.csv"
     if not train.exists():
-        write_csv(train, _rows(170))
-        write_csv(tmp / "test.csv", _rows(21, seed=8))
+        write_csv(train, make_varied_rows(170))
+        write_csv(tmp / "test.csv", make_varied_rows(21, seed=8))
     defaults = {
         "data": {"test_file": str(tmp / "test.csv")},
         "model": {"max_length": MAX_LENGTH},
@@ -213,13 +204,6 @@ def test_train_from_tfrecord_dir_end_to_end(prepared, expected):
     assert (run_dir / "model" / "vocab.txt").read_text() == (directory / "tokenizer" / "vocab.txt").read_text()
 
 
-def _one_line_error(capsys, code, fragment):
-    err = capsys.readouterr().err.strip().splitlines()
-    assert code == 2, err
-    assert err and err[-1].startswith("tfslm: error:") and fragment in err[-1], err
-    assert not any("Traceback" in line for line in err)
-
-
 @pytest.mark.parametrize(
     "args, fragment",
     [
@@ -243,7 +227,7 @@ def _one_line_error(capsys, code, fragment):
 def test_user_errors_exit_2_with_one_line(prepared, tmp_path, capsys, args, fragment):
     _, config, directory = prepared
     (tmp_path / "stray.txt").write_text("not a prepared directory")
-    _one_line_error(capsys, main([str(a) for a in args(config, directory, tmp_path)]), fragment)
+    assert_one_line_error(capsys, main([str(a) for a in args(config, directory, tmp_path)]), fragment)
     assert not (tmp_path / "new").exists()
 
 
