@@ -116,6 +116,7 @@ def test_saved_model_pools_windows_like_predictor_in_a_tf_only_process(chunk_run
     assert info["long_text"] == "chunk" and info["pooling"] == "in_graph" and info["chunk_stride"] == STRIDE
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["saved_model"]["pooling"] == "in_graph" and metrics["saved_model"]["long_text"] == "chunk"
+    assert metrics["speed"]["input_pipeline"] == "prepare_tf_dataset (windows)"
 
 
 def test_truncate_export_of_the_same_model_is_unchanged(chunk_runs, tmp_path):

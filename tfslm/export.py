@@ -447,6 +447,11 @@ def _define_tokenizer_class() -> type:
             each, consecutive windows ``room - stride`` tokens apart, the last one
             ending at the text's end (its start, with left truncation); a text of
             at most ``room`` tokens, the empty text included, is one window.
+
+            Example:
+                >>> ids, mask, doc = module.windows(tf.constant(["short", "a long essay ..."]), 128)  # doctest: +SKIP
+                >>> doc.numpy()  # doctest: +SKIP
+                array([0, 1, 1, 1], dtype=int32)
             """
             ids = self.token_ids(text)
             room = self._spec["room"]
@@ -462,7 +467,8 @@ def _define_tokenizer_class() -> type:
             else:
                 start = k * step
                 stop = tf.minimum(start + room, length)
-            positions = tf.ragged.range(start + tf.gather(ids.row_starts(), doc_index), stop + tf.gather(ids.row_starts(), doc_index))
+            offset = tf.gather(ids.row_starts(), doc_index)  # where the window's text starts in ids.flat_values
+            positions = tf.ragged.range(offset + start, offset + stop)
             window_ids = positions.with_flat_values(tf.gather(ids.flat_values, positions.flat_values))
             input_ids, attention_mask = self.wrap(window_ids)
             return input_ids, attention_mask, tf.cast(doc_index, tf.int32)

@@ -118,7 +118,9 @@ def _fit(model, dist, cfg: Config, train_ds, val_ds, callbacks, verbose, *, step
 
 
 def _speed_report(cfg: Config, perf, train_ds) -> dict[str, Any]:
-    out = {"input_pipeline": cfg.training.input_pipeline, "static_shapes": cfg.training.static_shapes, **perf.to_dict()}
+    # Chunk runs feed windows through prepare_tf_dataset whatever training.input_pipeline says.
+    pipeline = "prepare_tf_dataset (windows)" if cfg.data.long_text == "chunk" else cfg.training.input_pipeline
+    out = {"input_pipeline": pipeline, "static_shapes": cfg.training.static_shapes, **perf.to_dict()}
     stats = getattr(train_ds, "padding_stats", None)
     if stats:
         out["train_epoch"] = {k: v for k, v in stats.items() if k != "shapes"}
