@@ -103,7 +103,7 @@ def steps_done(position: dict[str, int] | None, steps_per_epoch: int) -> int:
     return epoch * steps_per_epoch + step + 1
 
 
-def training_stream(train_ds, steps_per_epoch: int, position: dict[str, int] | None = None):
+def training_stream(train_ds, steps_per_epoch: int, position: dict[str, int] | None = None, *, file_shards: int = 1):
     """The training batches as one seeded stream over all epochs, started after the steps a backup covers.
 
     ``fit(training_stream(ds, n, pos), steps_per_epoch=n)`` sees epoch k as
@@ -111,12 +111,17 @@ def training_stream(train_ds, steps_per_epoch: int, position: dict[str, int] | N
     batches the uninterrupted run had left: no row seen twice, none skipped.
     (Iterating ``ds`` afresh would restart the interrupted epoch's order.)
 
+    With ``file_shards`` > 1 (a multi-worker cluster reading its own files,
+    ``AutoShardPolicy.FILE``), each worker's stream holds 1/``file_shards`` of
+    the batches, so each skips that share; the order is then approximate
+    (workers' files differ in size).
+
     Example:
         >>> model.fit(training_stream(train_ds, len(train_ds), {"epoch": 1, "step": 36}),
         ...           steps_per_epoch=len(train_ds), epochs=3)                    # doctest: +SKIP
     """
     stream = train_ds.repeat()
-    done = steps_done(position, steps_per_epoch)
+    done = steps_done(position, steps_per_epoch) // max(1, file_shards)
     return stream.skip(done) if done else stream
 
 

@@ -101,7 +101,9 @@ def _fit(model, dist, cfg: Config, train_ds, val_ds, callbacks, verbose, *, step
 
     steps = None
     if int(train_ds.cardinality()) > 0:
-        train_ds, steps = training_stream(train_ds, steps_per_epoch, position), steps_per_epoch
+        by_file = train_ds.options().experimental_distribute.auto_shard_policy == tf.data.experimental.AutoShardPolicy.FILE
+        shards = dist.num_workers if by_file else 1
+        train_ds, steps = training_stream(train_ds, steps_per_epoch, position, file_shards=shards), steps_per_epoch
     try:
         return model.fit(train_ds, validation_data=val_ds, epochs=cfg.training.epochs, steps_per_epoch=steps,
                          callbacks=callbacks, verbose=verbose)
