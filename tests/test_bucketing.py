@@ -125,10 +125,14 @@ def test_same_seed_same_batches_other_seed_other_order(tiny):
 
 
 def test_no_python_in_the_pipeline(tiny):
+    import tensorflow as tf
+
     train_ds, val_ds = _datasets(tiny)
     for ds in (train_ds, val_ds):
         graph = ds._as_serialized_graph().numpy()
         assert b"PyFunc" not in graph and b"EagerPyFunc" not in graph
+        # built in memory: a multi-worker cluster shards it by data, not by (absent) files
+        assert ds.options().experimental_distribute.auto_shard_policy == tf.data.experimental.AutoShardPolicy.DATA
 
 
 def test_bucket_boundaries_follow_the_lengths():
@@ -185,6 +189,7 @@ def test_prepare_tf_dataset_path_still_available(tiny):
     )
     (train_ds,) = to_tf_datasets(data, model, tokenizer, batch_size=BATCH, max_length=MAX_LENGTH, splits=("train",), input_pipeline="prepare_tf_dataset")
     assert isinstance(train_ds, tf.data.Dataset) and not hasattr(train_ds, "padding_stats")
+    assert train_ds.options().experimental_distribute.auto_shard_policy == tf.data.experimental.AutoShardPolicy.DATA
     seen = sorted(tuple(int(t) for t in x[x != 0]) for f, _ in train_ds for x in f["input_ids"].numpy())
     assert seen == sorted(ids for ids, _ in _expected(data, tokenizer, "train"))
     with pytest.raises(ValueError, match="bucketed or prepare_tf_dataset"):

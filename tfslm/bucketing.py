@@ -358,6 +358,9 @@ def bucketed_dataset(
     pad_values = (tf.constant(pad_token_id, tf.int32), tf.constant(0, tf.int32), tf.constant(0, labels.dtype))
     options = tf.data.Options()
     options.deterministic = True
+    # Built in memory, not from files: in a multi-worker cluster every worker builds the same
+    # seeded batches and keeps its share of each (AUTO would try FILE first, fail and warn).
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
 
     order = _row_order(n, lengths, shuffle=shuffle, seed=seed, batch_size=batch_size)
     rows = order.map(fetch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)

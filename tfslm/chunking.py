@@ -81,8 +81,10 @@ def chunked_tf_dataset(dataset, model, tokenizer, *, batch_size: int, max_length
     labels = dataset["label"]
     encodings["label"] = [labels[i] for i in doc_index]
     windows = datasets.Dataset.from_dict(encodings, features=_features(encodings, dataset.features["label"]))
+    from .distribute import shard_by_data
+
     tf_dataset = model.prepare_tf_dataset(windows, batch_size=batch_size, shuffle=shuffle, tokenizer=tokenizer, drop_remainder=False)
-    return tf_dataset, doc_index
+    return shard_by_data(tf_dataset), doc_index
 
 
 def _features(encodings: dict, label_feature):

@@ -46,7 +46,7 @@ from typing import Any
 
 from .errors import ConfigError
 
-__all__ = ["Distribution", "resolve_strategy", "cluster_spec", "split_cpu", "tpu_requested", "shard_policy_for"]
+__all__ = ["Distribution", "resolve_strategy", "cluster_spec", "split_cpu", "tpu_requested", "shard_by_data"]
 
 log = logging.getLogger("tfslm")
 
@@ -287,25 +287,16 @@ def resolve_strategy(training) -> Distribution:
     return Distribution(strategy, "default", reason, devices=[d.name for d in tf.config.list_logical_devices()[:1]])
 
 
-def shard_policy_for(dataset):
-    """``dataset`` with an explicit ``AutoShardPolicy`` for multi-worker input.
+def shard_by_data(dataset):
+    """``dataset`` with ``AutoShardPolicy.DATA``: for input built in memory (``prepare_tf_dataset``).
 
-    A dataset that reads files (TFRecords from ``tfslm prepare``) keeps the
-    policy it set (FILE: each worker reads its own files). One built in
-    memory (the bucketed pipeline, ``prepare_tf_dataset``) gets DATA: every
-    worker builds the same batches in the same seeded order and keeps its
-    share of each global batch; AUTO would first try FILE, fail and warn.
-    Attributes the pipelines attach (``padding_stats``, ``bucket_spec``, ...)
-    are carried over.
+    In a multi-worker cluster every worker then builds the same batches in the
+    same seeded order and keeps its share of each global batch; AUTO would
+    first try FILE, fail and warn. (The bucketed pipeline sets DATA itself,
+    TFRecords from ``tfslm prepare`` set FILE.)
     """
     import tensorflow as tf
 
-    if dataset.options().experimental_distribute.auto_shard_policy != tf.data.experimental.AutoShardPolicy.AUTO:
-        return dataset
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    sharded = dataset.with_options(options)
-    for name, value in vars(dataset).items():
-        if not name.startswith("_") and name not in vars(sharded):
-            setattr(sharded, name, value)
-    return sharded
+    return dataset.with_options(options)

@@ -27,10 +27,12 @@ def to_tf_dataset(dataset, model, tokenizer, *, batch_size: int = 16, max_length
     Shuffling (seeded by the TF global seed) reshuffles every epoch; no row is
     dropped, so an epoch sees every row exactly once.
     """
+    from .distribute import shard_by_data
+
     tokenized = tokenize(dataset, tokenizer, max_length)
-    return model.prepare_tf_dataset(
+    return shard_by_data(model.prepare_tf_dataset(
         tokenized, batch_size=batch_size, shuffle=shuffle, tokenizer=tokenizer, drop_remainder=False
-    )
+    ))
 
 
 def to_tf_datasets(

@@ -241,10 +241,6 @@ def _train(cfg: Config, dist, run_dir: Path, started: float, *, overwrite: bool,
             input_pipeline=cfg.training.input_pipeline, seed=cfg.training.seed, static_shapes=cfg.training.static_shapes,
         )
         train_rows = data["train"].num_rows
-    if dist.num_workers > 1:
-        from .distribute import shard_policy_for
-
-        datasets_ = [shard_policy_for(ds) for ds in datasets_]
     train_ds, val_ds = datasets_[0], datasets_[1]
     cardinality = int(train_ds.cardinality())
     # Optimizer steps per epoch, each over one global batch: the schedule counts these.
