@@ -1,8 +1,8 @@
 """TF-IDF + ridge regression baseline for a scoring config, on tfslm's own split.
 
 The texts, targets and train/validation split come from ``tfslm.load_data``
-with the config's task (same seed, same ``tfslm.data.stratified_split``), and
-the metrics from ``tfslm.metrics.score_metrics``, so the figures sit next to a
+with the config's task (same seed, same ``tfslm.data.loading.stratified_split``), and
+the metrics from ``tfslm.tasks.metrics.score_metrics``, so the figures sit next to a
 ``tfslm train`` run of the same config. Needs scikit-learn (the test extra).
 
     python scripts/baseline_tfidf.py configs/essay-br.yaml
@@ -32,7 +32,7 @@ def main(argv=None) -> int:
     from sklearn.metrics import cohen_kappa_score
 
     import tfslm
-    from tfslm.metrics import grid_ids, score_metrics
+    from tfslm.tasks.metrics import grid_ids, score_metrics
 
     cfg = tfslm.load_config(args.config, args.overrides)
     task = tfslm.Task.from_config(cfg)

@@ -7,7 +7,7 @@ Measures, side by side on the same rows, checkpoint and batch size:
       -> model.prepare_tf_dataset(..., shuffle=True, tokenizer=tokenizer)
       -> create_optimizer -> compile -> fit;
   (b) tfslm's default path: cached tokens, bucketed pure-TF pipeline, per-device
-      precision/XLA/steps settings (tfslm.performance), tfslm.compile_model, fit;
+      precision/XLA/steps settings (tfslm.training.performance), tfslm.compile_model, fit;
   (c) Hugging Face's PyTorch Trainer with group_by_length (when a Python with
       torch is given: --torch-python, default /work/bench-venv/bin/python).
 
@@ -67,7 +67,7 @@ def load_texts(path: str, kind: str, rows: int):
     import pandas as pd
 
     sys.path.insert(0, str(REPO))
-    from tfslm.data import _parse_list, clean_text
+    from tfslm.data.loading import _parse_list, clean_text
 
     frame = pd.read_csv(path, nrows=rows, keep_default_na=False)
     if kind == "essay":
@@ -110,8 +110,8 @@ def worker_tf(method: str, scenario: str, args) -> None:
     import datasets
 
     datasets.disable_progress_bars()
-    from tfslm.labels import LabelSpace
-    from tfslm.modeling import load_checkpoint
+    from tfslm.data.labels import LabelSpace
+    from tfslm.backends.hf_tf import load_checkpoint
 
     texts, label_ids, names = load_texts(args.essays, kind, args.rows_for(scenario))
     features = datasets.Features({"text": datasets.Value("string"), "label": datasets.ClassLabel(names=names)})
@@ -160,10 +160,10 @@ def worker_tf(method: str, scenario: str, args) -> None:
         info["settings"] = {"input_pipeline": "prepare_tf_dataset", "jit_compile": False, "steps_per_execution": 1}
     else:
         from tfslm.config import TrainingConfig
-        from tfslm.optim import compile_model
-        from tfslm.performance import resolve_performance
-        from tfslm.pipeline import to_tf_datasets
-        from tfslm.trainer import set_seed
+        from tfslm.training.optimizer import compile_model
+        from tfslm.training.performance import resolve_performance
+        from tfslm.inputs.pipeline import to_tf_datasets
+        from tfslm.training.fit import set_seed
 
         training = TrainingConfig(epochs=args.repeats + 1, batch_size=args.batch_size, learning_rate=LR, warmup_ratio=0.0)
         for item in args.set:
@@ -309,7 +309,7 @@ def worker_scale(rows: int, args) -> None:
     from transformers import AutoTokenizer
 
     datasets.disable_progress_bars()
-    from tfslm.bucketing import BucketSpec, bucket_boundaries, bucketed_dataset, tokenize_cached
+    from tfslm.inputs.bucketing import BucketSpec, bucket_boundaries, bucketed_dataset, tokenize_cached
 
     texts, label_ids, names = load_texts(args.essays, "essay", 10_000)
     base = pa.table({"text": texts, "label": pa.array(label_ids, pa.int64())})

@@ -76,9 +76,9 @@ def main() -> int:
     import tensorflow as tf
 
     import tfslm
-    from tfslm.optim import compile_model
-    from tfslm.performance import resolve_performance
-    from tfslm.tasks import Task
+    from tfslm.training.optimizer import compile_model
+    from tfslm.training.performance import resolve_performance
+    from tfslm.tasks.base import Task
 
     cfg = tfslm.load_config(args.config, args.overrides)
     task = Task.from_config(cfg)

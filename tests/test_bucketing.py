@@ -17,7 +17,7 @@ MAX_LENGTH = 48
 def tiny():
     import datasets
 
-    from tfslm.modeling import train_wordpiece_tokenizer
+    from tfslm.backends.hf_tf import train_wordpiece_tokenizer
 
     rows = make_varied_rows(210)
     names = ["food", "science", "sports"]
@@ -50,7 +50,7 @@ def _epoch(ds):
 
 
 def _datasets(tiny, **kw):
-    from tfslm.bucketing import bucketed_datasets
+    from tfslm.inputs.bucketing import bucketed_datasets
 
     data, tokenizer = tiny
     kw.setdefault("seed", 7)
@@ -136,7 +136,7 @@ def test_no_python_in_the_pipeline(tiny):
 
 
 def test_bucket_boundaries_follow_the_lengths():
-    from tfslm.bucketing import bucket_boundaries
+    from tfslm.inputs.bucketing import bucket_boundaries
 
     lengths = [10] * 100 + [30] * 100 + [200] * 100
     edges = bucket_boundaries(lengths, 256, batch_size=8)
@@ -146,10 +146,10 @@ def test_bucket_boundaries_follow_the_lengths():
 
 
 def test_token_cache_reused_and_invalidated(tmp_path):
-    from tfslm.bucketing import tokenize_cached
+    from tfslm.inputs.bucketing import tokenize_cached
     from tfslm.config import DataConfig
-    from tfslm.data import load_data
-    from tfslm.modeling import train_wordpiece_tokenizer
+    from tfslm.data.loading import load_data
+    from tfslm.backends.hf_tf import train_wordpiece_tokenizer
 
     train_file = write_csv(tmp_path / "train.csv", make_varied_rows(60, seed=5))
     data = load_data(DataConfig(train_file=str(train_file)), seed=0)
@@ -177,10 +177,10 @@ def test_token_cache_reused_and_invalidated(tmp_path):
 def test_prepare_tf_dataset_path_still_available(tiny):
     import tensorflow as tf
 
-    from tfslm.modeling import build_from_scratch
+    from tfslm.backends.hf_tf import build_from_scratch
     from tfslm.config import ModelConfig
-    from tfslm.labels import LabelSpace
-    from tfslm.pipeline import to_tf_datasets
+    from tfslm.data.labels import LabelSpace
+    from tfslm.inputs.pipeline import to_tf_datasets
 
     data, _ = tiny
     model, tokenizer = build_from_scratch(

@@ -8,7 +8,7 @@ import pytest
 import yaml
 from huggingface_hub import ModelCard
 
-from tfslm.card import build_model_card, hub_dataset_id, hub_model_id, scrub_secrets, write_model_card
+from tfslm.publish.card import build_model_card, hub_dataset_id, hub_model_id, scrub_secrets, write_model_card
 from tfslm.errors import RunDirError
 
 SECRETS = ("hf_SECRET_abc", "sk-NESTED-KEY-999", "pw-hunter2-xyz")

@@ -56,7 +56,7 @@ RUNS = {
 def chunk_runs(tmp_path_factory):
     """One tiny chunk run per output kind (class probabilities, scores), 1 epoch, SavedModel exported."""
     from tfslm.config import config_from_dict
-    from tfslm.trainer import train
+    from tfslm.training.fit import train
 
     out = {}
     for name, sections in RUNS.items():
@@ -88,8 +88,8 @@ def _call_consumer(saved_model, texts, tmp_path) -> dict:
 
 @pytest.mark.parametrize("name", list(RUNS))
 def test_saved_model_pools_windows_like_predictor_in_a_tf_only_process(chunk_runs, name, tmp_path):
-    from tfslm.chunking import chunk_encode
-    from tfslm.predict import Predictor
+    from tfslm.inputs.chunking import chunk_encode
+    from tfslm.serving.predictor import Predictor
 
     run = chunk_runs[name]
     predictor = Predictor.from_run(run)
@@ -122,8 +122,8 @@ def test_saved_model_pools_windows_like_predictor_in_a_tf_only_process(chunk_run
 def test_truncate_export_of_the_same_model_is_unchanged(chunk_runs, tmp_path):
     import tensorflow as tf
 
-    from tfslm.export import export_saved_model
-    from tfslm.predict import Predictor
+    from tfslm.serving.saved_model import export_saved_model
+    from tfslm.serving.predictor import Predictor
 
     p = Predictor.from_run(chunk_runs["classes"])
     info = export_saved_model(p.model, p.tokenizer, list(p.labels.names), MAX_LENGTH, tmp_path / "sm", task=p.task, labels=p.labels)
@@ -142,8 +142,8 @@ def test_truncate_export_of_the_same_model_is_unchanged(chunk_runs, tmp_path):
 @pytest.mark.parametrize("side", ["right", "left"])
 @pytest.mark.parametrize("stride", [1, STRIDE, 29])
 def test_in_graph_windows_equal_the_tokenizers_overflow(chunk_runs, side, stride):
-    from tfslm.export import _verify_windows, build_in_graph_tokenizer
-    from tfslm.predict import Predictor
+    from tfslm.serving.saved_model import _verify_windows, build_in_graph_tokenizer
+    from tfslm.serving.predictor import Predictor
 
     tokenizer = Predictor.from_run(chunk_runs["classes"]).tokenizer
     tokenizer.truncation_side = side
@@ -153,8 +153,8 @@ def test_in_graph_windows_equal_the_tokenizers_overflow(chunk_runs, side, stride
 
 def test_chunk_export_errors_and_fallback(chunk_runs, tmp_path):
     from tfslm.errors import ConfigError
-    from tfslm.export import export_saved_model
-    from tfslm.predict import Predictor
+    from tfslm.serving.saved_model import export_saved_model
+    from tfslm.serving.predictor import Predictor
 
     p = Predictor.from_run(chunk_runs["classes"])
     with pytest.raises(ConfigError, match="data.chunk_stride: 30 tokens of overlap"):
@@ -162,5 +162,5 @@ def test_chunk_export_errors_and_fallback(chunk_runs, tmp_path):
     assert not (tmp_path / "x").exists()
     info = export_saved_model(p.model, p.tokenizer, list(p.labels.names), MAX_LENGTH, tmp_path / "tokens",
                               fallback_reason="test", chunk_stride=STRIDE)
-    assert info["pooling"] == "client" and "tfslm.chunking.chunk_encode" in info["note"]
+    assert info["pooling"] == "client" and "tfslm.inputs.chunking.chunk_encode" in info["note"]
     assert info["signatures"] == ["serving_default", "serve_tokens"]

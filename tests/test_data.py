@@ -6,7 +6,7 @@ import pytest
 
 from conftest import make_rows, needs_essays, ESSAYS, write_csv
 from tfslm.config import DataConfig
-from tfslm.data import clean_text, load_data, read_table, stratified_split
+from tfslm.data.loading import clean_text, load_data, read_table, stratified_split
 from tfslm.errors import DataError
 
 

@@ -15,7 +15,7 @@ import yaml
 
 from conftest import REPO, make_rows, tiny_config_dict, write_csv
 from tfslm.config import TrainingConfig, config_from_dict
-from tfslm.distribute import _worker_position, cluster_spec, resolve_strategy, tpu_requested
+from tfslm.training.distribute import _worker_position, cluster_spec, resolve_strategy, tpu_requested
 from tfslm.errors import ConfigError
 
 GLOBAL_BATCH = 16
@@ -83,7 +83,7 @@ def test_tpu_path_connects_initialises_then_builds_the_strategy(monkeypatch):
     assert calls == [("resolver", "my-tpu"), ("connect", "FakeResolver"), ("initialize", "FakeResolver"), ("strategy", "FakeResolver")]
     assert dist.kind == "tpu" and dist.device_kind == "tpu" and dist.global_batch_size(16) == 128
 
-    from tfslm.performance import DeviceInfo, resolve_performance
+    from tfslm.training.performance import DeviceInfo, resolve_performance
 
     perf = resolve_performance(TrainingConfig(static_shapes=True), device=DeviceInfo("tpu", "TPU"))
     assert (perf.mixed_precision, perf.jit_compile, perf.steps_per_execution) == ("bf16", True, 32)

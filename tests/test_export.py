@@ -1,4 +1,4 @@
-"""tfslm.export: a SavedModel that takes raw strings, checked from a TF-only process."""
+"""tfslm.serving.saved_model: a SavedModel that takes raw strings, checked from a TF-only process."""
 
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ from transformers import (  # noqa: E402
     TFDistilBertForSequenceClassification,
 )
 
-from tfslm.export import UnsupportedTokenizerError, build_in_graph_tokenizer, export_saved_model  # noqa: E402
+from tfslm.serving.saved_model import UnsupportedTokenizerError, build_in_graph_tokenizer, export_saved_model  # noqa: E402
 
 try:
     import tensorflow_text  # noqa: F401

@@ -13,7 +13,7 @@ from typing import Iterator
 import pytest
 
 from tfslm.errors import ConfigError, RemoteError, RunDirError, UserError
-from tfslm.hub import HubAuthError, collect_run_files, push_run
+from tfslm.publish.hub import HubAuthError, collect_run_files, push_run
 
 from hub_server import HubServer, hub_server  # noqa: F401  (pytest fixture)
 

@@ -1,7 +1,7 @@
 import pytest
 
 from tfslm.errors import DataError
-from tfslm.labels import LabelSpace, canonical_label, natural_key
+from tfslm.data.labels import LabelSpace, canonical_label, natural_key
 
 
 def test_canonical_label():

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, cohen_kappa_score, f1_score, mean_absolute_error as sk_mae, mean_squared_error
 
-from tfslm.metrics import (
+from tfslm.tasks.metrics import (
     accuracy, adjacent_agreement, classification_metrics, confusion_matrix, macro_f1, mean_absolute_error,
     quadratic_weighted_kappa, root_mean_squared_error, score_metrics,
 )

@@ -6,14 +6,14 @@ import pytest
 from conftest import MINILM, make_rows, needs_minilm
 from tfslm.config import ModelConfig
 from tfslm.errors import ModelError
-from tfslm.labels import LabelSpace
+from tfslm.data.labels import LabelSpace
 
 LABELS = LabelSpace.infer(["food", "science", "sports"])
 TEXTS = [r["text"] for r in make_rows(60)]
 
 
 def test_wordpiece_tokenizer_trained_on_texts():
-    from tfslm.modeling import train_wordpiece_tokenizer
+    from tfslm.backends.hf_tf import train_wordpiece_tokenizer
 
     tok = train_wordpiece_tokenizer(TEXTS + ["Café à la crème"], vocab_size=400, lowercase=True)
     ids = tok("Goal! CAFÉ")["input_ids"]
@@ -25,7 +25,7 @@ def test_wordpiece_tokenizer_trained_on_texts():
 
 @pytest.mark.parametrize("architecture", ["bert", "distilbert", "electra"])
 def test_from_scratch_architectures(architecture):
-    from tfslm.modeling import build_model
+    from tfslm.backends.hf_tf import build_model
 
     cfg = ModelConfig(architecture=architecture, max_length=32, vocab_size=400, hidden_size=32, num_layers=2, num_heads=2, intermediate_size=64)
     model, tok = build_model(cfg, LABELS, train_texts=TEXTS)
@@ -36,14 +36,14 @@ def test_from_scratch_architectures(architecture):
 
 
 def test_from_scratch_needs_texts():
-    from tfslm.modeling import build_model
+    from tfslm.backends.hf_tf import build_model
 
     with pytest.raises(ValueError, match="needs train_texts"):
         build_model(ModelConfig(architecture="bert"), LABELS)
 
 
 def test_local_tf_checkpoint_roundtrip(tmp_path):
-    from tfslm.modeling import build_model, load_checkpoint, load_pretrained_dir, save_pretrained
+    from tfslm.backends.hf_tf import build_model, load_checkpoint, load_pretrained_dir, save_pretrained
 
     cfg = ModelConfig(architecture="bert", max_length=32, vocab_size=400, hidden_size=32, num_layers=2, num_heads=2, intermediate_size=64)
     model, tok = build_model(cfg, LABELS, train_texts=TEXTS)
@@ -59,14 +59,14 @@ def test_local_tf_checkpoint_roundtrip(tmp_path):
 
 
 def test_missing_checkpoint_directory():
-    from tfslm.modeling import load_checkpoint
+    from tfslm.backends.hf_tf import load_checkpoint
 
     with pytest.raises(ModelError, match="directory './no/such/dir' not found"):
         load_checkpoint("./no/such/dir", LABELS)
 
 
 def test_hub_id_offline_is_a_clear_error():
-    from tfslm.modeling import load_checkpoint
+    from tfslm.backends.hf_tf import load_checkpoint
 
     with pytest.raises(ModelError, match="cannot get 'someone/not-cached-model' from the Hub"):
         load_checkpoint("someone/not-cached-model", LABELS)
@@ -77,7 +77,7 @@ def test_pytorch_safetensors_load_without_torch():
     """The real MiniLM checkpoint is PyTorch safetensors; it must load with no torch installed."""
     from safetensors.numpy import load_file
 
-    from tfslm.modeling import load_checkpoint
+    from tfslm.backends.hf_tf import load_checkpoint
 
     model, tok = load_checkpoint(str(MINILM), LABELS, max_length=256)
     assert "torch" not in sys.modules
@@ -92,7 +92,7 @@ def test_pytorch_safetensors_load_without_torch():
 
 @needs_minilm
 def test_max_length_above_model_limit():
-    from tfslm.modeling import load_checkpoint
+    from tfslm.backends.hf_tf import load_checkpoint
 
     with pytest.raises(ModelError, match=r"model.max_length: 1024 exceeds the 512 tokens .* set model.max_length <= 512"):
         load_checkpoint(str(MINILM), LABELS, max_length=1024)
@@ -109,7 +109,7 @@ def test_upstream_pipeline_needs_dtype_none(tmp_path):
         pass
     import transformers
 
-    from tfslm.modeling import build_model, save_pretrained, text_classification_pipeline
+    from tfslm.backends.hf_tf import build_model, save_pretrained, text_classification_pipeline
 
     cfg = ModelConfig(architecture="bert", max_length=32, vocab_size=400, hidden_size=32, num_layers=2, num_heads=2, intermediate_size=64)
     model, tok = build_model(cfg, LABELS, train_texts=TEXTS)

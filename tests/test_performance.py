@@ -10,7 +10,7 @@ import pytest
 from conftest import tiny_config_dict
 from tfslm.config import TrainingConfig, config_from_dict
 from tfslm.errors import ConfigError
-from tfslm.performance import DeviceInfo, cpu_flags, cpu_has_native_bf16, resolve_performance
+from tfslm.training.performance import DeviceInfo, cpu_flags, cpu_has_native_bf16, resolve_performance
 
 
 def _cfg(**training):
@@ -106,8 +106,8 @@ def test_policy_scope_restores_the_global_policy():
 def _fit_tiny(tmp_path, train_csv, precision):
     """Seeded tiny-BERT fit under one precision; returns (validation loss, logits dtype, float32-copy logits gap)."""
     import tfslm
-    from tfslm.performance import float32_copy
-    from tfslm.trainer import set_seed
+    from tfslm.training.performance import float32_copy
+    from tfslm.training.fit import set_seed
 
     cfg = config_from_dict(tiny_config_dict(tmp_path, train_csv, training={"epochs": 6, "learning_rate": 1e-2, "mixed_precision": precision}))
     set_seed(0)
@@ -137,7 +137,7 @@ def test_bf16_reaches_the_float32_validation_loss(tmp_path, train_csv):
 
 
 def test_train_reports_speed_and_saves_float32(tmp_path, train_csv):
-    from tfslm.trainer import train
+    from tfslm.training.fit import train
 
     cfg = config_from_dict(tiny_config_dict(
         tmp_path, train_csv, training={"epochs": 1, "static_shapes": True, "steps_per_execution": 2, "mixed_precision": "bf16"},

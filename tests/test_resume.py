@@ -64,8 +64,8 @@ def _toy_fit(tmp_path, scores, *, epochs, patience=None, save_every_steps=None, 
     """A Dense model on 40 rows (10 steps of 4) with the callbacks in default_callbacks' order."""
     import tensorflow as tf
 
-    from tfslm.callbacks import EarlyStoppingWithTieBreak
-    from tfslm.resume import TrainingBackup
+    from tfslm.training.callbacks import EarlyStoppingWithTieBreak
+    from tfslm.training.backup import TrainingBackup
 
     tf.keras.utils.set_random_seed(seed)  # a second "process" starts from other weights
     rng = np.random.default_rng(0)
@@ -132,7 +132,7 @@ def test_run_that_early_stopping_ended_stays_ended(tmp_path):
 
 def test_kill_between_state_and_checkpoint_at_an_epoch_end(tmp_path):
     """The per-epoch record and a new best's weights are written, the checkpoint is not: resume redoes that epoch."""
-    from tfslm.resume import TrainingBackup
+    from tfslm.training.backup import TrainingBackup
 
     class DiesBeforeCheckpoint(TrainingBackup):
         def _backup(self, epoch, batch=0):
@@ -176,7 +176,7 @@ def _fake_backup(backup_dir, epoch, step):
 
 def test_resume_with_another_config_is_refused_in_one_line(tmp_path, capsys):
     from tfslm.config import config_from_dict, config_to_dict
-    from tfslm.resume import check_unfinished_run
+    from tfslm.training.backup import check_unfinished_run
 
     train_file = write_csv(tmp_path / "train.csv", make_rows(30))
     values = tiny_config_dict(tmp_path, train_file)
@@ -205,23 +205,23 @@ def test_resume_with_another_config_is_refused_in_one_line(tmp_path, capsys):
 
 def test_crash_after_training_resumes_without_training_again(tmp_path, train_csv, monkeypatch):
     """A crash while exporting keeps the backup; the rerun trains no more and finishes the run."""
-    import tfslm.modeling
+    import tfslm.backends.hf_tf
     from tfslm.config import config_from_dict
-    from tfslm.trainer import train
+    from tfslm.training.fit import train
 
     cfg = config_from_dict(tiny_config_dict(tmp_path, train_csv, training={"epochs": 2}, export={"saved_model": False}))
-    real = tfslm.modeling.save_pretrained
+    real = tfslm.backends.hf_tf.save_pretrained
 
     def crash(*args, **kwargs):
         raise KeyboardInterrupt("killed while saving")
 
-    monkeypatch.setattr(tfslm.modeling, "save_pretrained", crash)
+    monkeypatch.setattr(tfslm.backends.hf_tf, "save_pretrained", crash)
     with pytest.raises(KeyboardInterrupt):
         train(cfg, verbose=0)
     run = cfg.run_dir
     assert (run / "backup" / "chief" / "checkpoint").is_file() and not (run / "metrics.json").exists()
     before = (run / "logs" / "history.csv").read_text()
-    monkeypatch.setattr(tfslm.modeling, "save_pretrained", real)
+    monkeypatch.setattr(tfslm.backends.hf_tf, "save_pretrained", real)
     result = train(cfg, verbose=0)
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["epochs_trained"] == 2 and metrics["resumed_from"]["epoch"] == 3
@@ -302,7 +302,7 @@ def test_resumed_stream_continues_with_the_batches_the_run_had_left():
     """After a resume, epoch k is still the k-th seeded pass: the interrupted epoch's remaining batches, then the rest."""
     import tensorflow as tf
 
-    from tfslm.resume import steps_done, training_stream
+    from tfslm.training.backup import steps_done, training_stream
 
     def batches():  # rebuilt, as a new process would
         ds = tf.data.Dataset.range(10).shuffle(10, seed=3, reshuffle_each_iteration=True).batch(2)

@@ -10,7 +10,7 @@ import pytest
 from conftest import ESSAYS, needs_essays, tiny_config_dict, write_csv
 from tfslm.config import config_from_dict
 from tfslm.errors import ConfigError, DataError
-from tfslm.tasks import Task, parse_number_list
+from tfslm.tasks.base import Task, parse_number_list
 
 GOOD = ["excellent", "clear", "strong", "coherent", "precise", "rich"]
 BAD = ["weak", "confused", "vague", "poor", "messy", "thin"]
@@ -48,7 +48,7 @@ def score_csv(tmp_path_factory):
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory, score_csv):
     """One tiny run per task type, 2 epochs (SavedModel only for the regression run)."""
-    from tfslm.trainer import train
+    from tfslm.training.fit import train
 
     out = {}
     for name, sections in TASKS.items():
@@ -120,8 +120,8 @@ def test_bin_width_rounds_like_the_course_notebook():
 
 
 def test_bins_in_labels_json(tmp_path):
-    from tfslm.data import load_data
-    from tfslm.labels import LabelSpace
+    from tfslm.data.loading import load_data
+    from tfslm.data.labels import LabelSpace
 
     path = write_csv(tmp_path / "s.csv", make_score_rows(60, seed=2))
     cfg = config_from_dict(tiny_config_dict(tmp_path, path, data={"label_column": "score", "bins": [0, 200, 400, 600]}))
@@ -142,7 +142,7 @@ def test_bins_in_labels_json(tmp_path):
 
 # ---------------------------------------------------------------- list-valued label cells
 def test_list_valued_label_cells(tmp_path):
-    from tfslm.data import load_data
+    from tfslm.data.loading import load_data
 
     path = write_csv(tmp_path / "s.csv", make_score_rows(50, seed=3))
     cfg = config_from_dict(tiny_config_dict(tmp_path, path, **TASKS["multi"]))
@@ -166,7 +166,7 @@ def test_list_valued_label_cells(tmp_path):
 
 @needs_essays
 def test_essay_competences_load(tmp_path):
-    from tfslm.data import load_data
+    from tfslm.data.loading import load_data
 
     cfg = config_from_dict(tiny_config_dict(tmp_path, ESSAYS, data={
         "text_column": "essay", "label_column": "competence", "score_range": [0, 200], "score_step": 40,
@@ -204,7 +204,7 @@ def test_explicit_loss_for_multi_target():
     import tensorflow as tf
 
     from tfslm.config import TrainingConfig
-    from tfslm.optim import compile_model
+    from tfslm.training.optimizer import compile_model
 
     model = tf.keras.Sequential([tf.keras.layers.Dense(3)])
     model.build((None, 4))
@@ -216,7 +216,7 @@ def test_explicit_loss_for_multi_target():
 
 
 def test_predictions_on_the_score_scale(runs, score_csv, tmp_path):
-    from tfslm.predict import predict_file
+    from tfslm.serving.predictor import predict_file
 
     grid = set(range(0, 601, 40))
     for name, result in runs.items():
@@ -241,7 +241,7 @@ def test_predictions_on_the_score_scale(runs, score_csv, tmp_path):
 
 
 def test_evaluate_file_on_scores(runs, score_csv, tmp_path):
-    from tfslm.predict import evaluate_file
+    from tfslm.serving.predictor import evaluate_file
 
     metrics = evaluate_file(runs["multi"].run_dir, score_csv, output_path=tmp_path / "m.json")
     assert metrics["num_examples"] == 96 and {"qwk", "mae", "a_mae"} <= set(metrics)
@@ -253,7 +253,7 @@ def test_regression_saved_model_returns_scores(runs):
     import tensorflow as tf
     import tensorflow_text  # noqa: F401
 
-    from tfslm.predict import Predictor
+    from tfslm.serving.predictor import Predictor
 
     run = runs["regression"].run_dir
     loaded = tf.saved_model.load(str(run / "saved_model"))
@@ -267,8 +267,8 @@ def test_regression_saved_model_returns_scores(runs):
 def test_ordinal_export_adds_score(runs, tmp_path):
     import tensorflow as tf
 
-    from tfslm.export import export_saved_model
-    from tfslm.predict import Predictor
+    from tfslm.serving.saved_model import export_saved_model
+    from tfslm.serving.predictor import Predictor
 
     p = Predictor.from_run(runs["ordinal"].run_dir)
     export_saved_model(p.model, p.tokenizer, list(p.labels.names), 32, tmp_path / "sm",
@@ -320,9 +320,9 @@ def test_cli_report_on_missing_run(tmp_path, capsys):
 
 # ---------------------------------------------------------------- long texts in windows
 def test_chunk_encode_and_pool():
-    from tfslm.chunking import chunk_encode, pool_windows
-    from tfslm.evaluation import softmax
-    from tfslm.modeling import train_wordpiece_tokenizer
+    from tfslm.inputs.chunking import chunk_encode, pool_windows
+    from tfslm.training.evaluation import softmax
+    from tfslm.backends.hf_tf import train_wordpiece_tokenizer
 
     tok = train_wordpiece_tokenizer([" ".join(GOOD + BAD)] * 3, vocab_size=200)
     texts = [" ".join(GOOD * 4), "weak poor"]
@@ -342,8 +342,8 @@ def test_chunk_encode_and_pool():
 
 
 def test_chunked_regression_run(tmp_path, score_csv):
-    from tfslm.predict import Predictor
-    from tfslm.trainer import train
+    from tfslm.serving.predictor import Predictor
+    from tfslm.training.fit import train
 
     cfg = tiny_config_dict(tmp_path, score_csv, export={"saved_model": False}, **TASKS["regression"])
     cfg["data"].update(long_text="chunk", chunk_stride=4)
@@ -360,7 +360,7 @@ def test_chunked_regression_run(tmp_path, score_csv):
 def test_early_stopping_tie_goes_to_lower_val_loss():
     import tensorflow as tf
 
-    from tfslm.callbacks import EarlyStoppingWithTieBreak
+    from tfslm.training.callbacks import EarlyStoppingWithTieBreak
 
     model = tf.keras.Sequential([tf.keras.layers.Dense(1)])
     model.build((None, 2))

@@ -48,9 +48,9 @@ def prepared(tmp_path_factory):
 def expected(prepared):
     """What `tfslm train` would feed the model, computed the ordinary way: load_data + a freshly built tokenizer."""
     from tfslm.config import load_config
-    from tfslm.data import load_data
-    from tfslm.modeling import build_tokenizer
-    from tfslm.tasks import Task
+    from tfslm.data.loading import load_data
+    from tfslm.backends.hf_tf import build_tokenizer
+    from tfslm.tasks.base import Task
 
     _, config, _ = prepared
     cfg = load_config(config)
@@ -82,8 +82,8 @@ def _unpad(ds):
 
 
 def test_rows_read_back_exactly(prepared, expected):
-    from tfslm.bucketing import tokenizer_fingerprint
-    from tfslm.tfrecords import load_prepared, read_examples, tfrecord_dataset
+    from tfslm.inputs.bucketing import tokenizer_fingerprint
+    from tfslm.inputs.tfrecords import load_prepared, read_examples, tfrecord_dataset
 
     _, _, directory = prepared
     want, tokenizer, data = expected
@@ -108,7 +108,7 @@ def test_rows_read_back_exactly(prepared, expected):
 
 
 def test_training_batches_static_shapes_seeded_no_python(prepared, expected):
-    from tfslm.tfrecords import tfrecord_dataset
+    from tfslm.inputs.tfrecords import tfrecord_dataset
 
     _, _, directory = prepared
     want = Counter(expected[0]["train"])
@@ -141,7 +141,7 @@ def test_file_sharding_splits_rows_between_workers(prepared, expected):
     """What tf.distribute does to an input pipeline per worker (AutoShardPolicy.FILE): disjoint files, every row once."""
     from tensorflow.python.data.experimental.ops.distribute import _AutoShardDataset
 
-    from tfslm.tfrecords import tfrecord_dataset
+    from tfslm.inputs.tfrecords import tfrecord_dataset
 
     _, _, directory = prepared
     ds = tfrecord_dataset(directory, "validation", batch_size=BATCH)
@@ -153,8 +153,8 @@ def test_file_sharding_splits_rows_between_workers(prepared, expected):
 @pytest.mark.parametrize("problem_type", ["regression", "multi_target_regression"])
 def test_regression_labels_are_exact_floats(tmp_path, problem_type):
     from tfslm.config import config_from_dict
-    from tfslm.tasks import Task
-    from tfslm.tfrecords import read_examples, tfrecord_dataset, prepare
+    from tfslm.tasks.base import Task
+    from tfslm.inputs.tfrecords import read_examples, tfrecord_dataset, prepare
 
     rng = np.random.default_rng(0)
     rows = make_rows(40, seed=4)
@@ -170,7 +170,7 @@ def test_regression_labels_are_exact_floats(tmp_path, problem_type):
     width = 2 if problem_type == "multi_target_regression" else 1
     assert info["features"]["label"]["dtype"] == "float32" and info["features"]["label"]["shape"] == ([2] if width == 2 else [])
     task = Task.from_config(cfg)
-    from tfslm.data import load_data
+    from tfslm.data.loading import load_data
 
     loaded = load_data(cfg.data, seed=cfg.training.seed, task=task)
     for split in ("train", "validation"):
@@ -240,7 +240,7 @@ def test_overwrite_replaces_atomically(prepared, tmp_path):
     assert info["compression"] == "gzip" and info["splits"]["test"]["shards"][-1] == "test-00002-of-00003.tfrecord.gz"
     assert sorted(p.name for p in out.iterdir() if p.name.startswith("train-")) == [f"train-0000{i}-of-00003.tfrecord.gz" for i in range(3)]
     assert [p.name for p in tmp_path.iterdir()] == ["prep"]  # no temporary sibling left behind
-    from tfslm.tfrecords import tfrecord_dataset
+    from tfslm.inputs.tfrecords import tfrecord_dataset
 
     assert sum(int(b[2].numpy().sum()) for b in tfrecord_dataset(out, "test", batch_size=BATCH)) == 21
 
@@ -250,7 +250,7 @@ def test_remote_directory_through_tf_io_gfile(prepared, expected):
     import tensorflow as tf
 
     from tfslm.config import load_config
-    from tfslm.tfrecords import load_prepared, prepare, tfrecord_dataset
+    from tfslm.inputs.tfrecords import load_prepared, prepare, tfrecord_dataset
 
     _, config, _ = prepared
     cfg = load_config(config, ["data.test_file=null"])

@@ -44,7 +44,7 @@ def test_every_training_row_once_per_epoch(tmp_path, train_csv):
 
 @pytest.mark.parametrize("schedule", ["linear", "cosine", "polynomial", "constant"])
 def test_schedules_warm_up_then_decay(schedule):
-    from tfslm.optim import create_optimizer_for
+    from tfslm.training.optimizer import create_optimizer_for
 
     training = TrainingConfig(epochs=2, learning_rate=1e-3, warmup_ratio=0.1, schedule=schedule)
     optimizer, lr = create_optimizer_for(training, steps_per_epoch=50)
@@ -57,7 +57,7 @@ def test_schedules_warm_up_then_decay(schedule):
 
 
 def test_train_writes_a_complete_run_and_refuses_to_overwrite(tmp_path, train_csv):
-    from tfslm.trainer import train
+    from tfslm.training.fit import train
 
     test_file = write_csv(tmp_path / "test.csv", make_rows(30, seed=5))
     cfg = config_from_dict(tiny_config_dict(tmp_path, train_csv, data={"test_file": str(test_file)}, training={"epochs": 3}))
@@ -83,7 +83,7 @@ def test_train_writes_a_complete_run_and_refuses_to_overwrite(tmp_path, train_cs
 
 def test_same_config_twice_gives_same_metrics(tmp_path, train_csv):
     """Seeded and deterministic on CPU: a second run reproduces the first exactly."""
-    from tfslm.trainer import train
+    from tfslm.training.fit import train
 
     first = train(config_from_dict(tiny_config_dict(tmp_path, train_csv, run_name="a")), verbose=0).metrics
     second = train(config_from_dict(tiny_config_dict(tmp_path, train_csv, run_name="b")), verbose=0).metrics

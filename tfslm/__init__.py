@@ -13,43 +13,43 @@ One straight path, each step a public function returning plain TF/Keras/datasets
               callbacks=tfslm.default_callbacks("runs/mine", val_ds, data.labels, cfg.training))
 """
 
-from . import _env  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow is imported)
+from tfslm import _env  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow is imported)
 
 __version__ = "0.1.0"
 
-from .config import Config, DataConfig, ModelConfig, TrainingConfig, load_config  # noqa: E402
-from .data import TextData, load_data, read_table  # noqa: E402
-from .errors import ConfigError, DataError, ModelError, RemoteError, RunDirError, UserError  # noqa: E402
-from .labels import LabelSpace  # noqa: E402
-from .tasks import Task  # noqa: E402
-from .metrics import accuracy, macro_f1, mean_absolute_error, quadratic_weighted_kappa  # noqa: E402
+from tfslm.config import Config, DataConfig, ModelConfig, TrainingConfig, load_config  # noqa: E402
+from tfslm.data.loading import TextData, load_data, read_table  # noqa: E402
+from tfslm.errors import ConfigError, DataError, ModelError, RemoteError, RunDirError, UserError  # noqa: E402
+from tfslm.data.labels import LabelSpace  # noqa: E402
+from tfslm.tasks.base import Task  # noqa: E402
+from tfslm.tasks.metrics import accuracy, macro_f1, mean_absolute_error, quadratic_weighted_kappa  # noqa: E402
 
 _LAZY = {
     # Heavy imports (TensorFlow, transformers) wait until first use.
-    "build_model": ("modeling", "build_model"),
-    "save_pretrained": ("modeling", "save_pretrained"),
-    "text_classification_pipeline": ("modeling", "text_classification_pipeline"),
-    "to_tf_datasets": ("pipeline", "to_tf_datasets"),
-    "to_tf_dataset": ("pipeline", "to_tf_dataset"),
-    "prepare_tfrecords": ("tfrecords", "prepare"),
-    "load_prepared": ("tfrecords", "load_prepared"),
-    "tfrecord_dataset": ("tfrecords", "tfrecord_dataset"),
-    "compile_model": ("optim", "compile_model"),
-    "create_optimizer_for": ("optim", "create_optimizer_for"),
-    "default_callbacks": ("callbacks", "default_callbacks"),
-    "ValidationMetrics": ("callbacks", "ValidationMetrics"),
-    "TrainingBackup": ("resume", "TrainingBackup"),
-    "evaluate_model": ("evaluation", "evaluate_model"),
-    "resolve_strategy": ("distribute", "resolve_strategy"),
-    "train": ("trainer", "train"),
-    "TrainResult": ("trainer", "TrainResult"),
-    "Predictor": ("predict", "Predictor"),
-    "predict_file": ("predict", "predict_file"),
-    "evaluate_file": ("predict", "evaluate_file"),
-    "export_saved_model": ("export", "export_saved_model"),
-    "write_model_card": ("card", "write_model_card"),
-    "push_run": ("hub", "push_run"),
-    "write_report": ("report", "write_report"),
+    "build_model": ("backends.hf_tf", "build_model"),
+    "save_pretrained": ("backends.hf_tf", "save_pretrained"),
+    "text_classification_pipeline": ("backends.hf_tf", "text_classification_pipeline"),
+    "to_tf_datasets": ("inputs.pipeline", "to_tf_datasets"),
+    "to_tf_dataset": ("inputs.pipeline", "to_tf_dataset"),
+    "prepare_tfrecords": ("inputs.tfrecords", "prepare"),
+    "load_prepared": ("inputs.tfrecords", "load_prepared"),
+    "tfrecord_dataset": ("inputs.tfrecords", "tfrecord_dataset"),
+    "compile_model": ("training.optimizer", "compile_model"),
+    "create_optimizer_for": ("training.optimizer", "create_optimizer_for"),
+    "default_callbacks": ("training.callbacks", "default_callbacks"),
+    "ValidationMetrics": ("training.callbacks", "ValidationMetrics"),
+    "TrainingBackup": ("training.backup", "TrainingBackup"),
+    "evaluate_model": ("training.evaluation", "evaluate_model"),
+    "resolve_strategy": ("training.distribute", "resolve_strategy"),
+    "train": ("training.fit", "train"),
+    "TrainResult": ("training.fit", "TrainResult"),
+    "Predictor": ("serving.predictor", "Predictor"),
+    "predict_file": ("serving.predictor", "predict_file"),
+    "evaluate_file": ("serving.predictor", "evaluate_file"),
+    "export_saved_model": ("serving.saved_model", "export_saved_model"),
+    "write_model_card": ("publish.card", "write_model_card"),
+    "push_run": ("publish.hub", "push_run"),
+    "write_report": ("publish.report", "write_report"),
 }
 
 __all__ = [
@@ -67,7 +67,7 @@ def __getattr__(name):
         import importlib
 
         module_name, attr = _LAZY[name]
-        value = getattr(importlib.import_module(f".{module_name}", __name__), attr)
+        value = getattr(importlib.import_module(f"tfslm.{module_name}"), attr)
         globals()[name] = value
         return value
     raise AttributeError(f"module 'tfslm' has no attribute {name!r}")

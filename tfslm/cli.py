@@ -18,9 +18,9 @@ import sys
 import traceback
 from typing import Sequence
 
-from . import _env
-from . import __version__
-from .errors import RemoteError, UserError
+from tfslm import _env
+from tfslm import __version__
+from tfslm.errors import RemoteError, UserError
 
 __all__ = ["main", "build_parser"]
 
@@ -96,8 +96,8 @@ def _setup_logging(debug: bool) -> None:
 
 
 def _cmd_train(args) -> int:
-    from .config import load_config
-    from .trainer import train
+    from tfslm.config import load_config
+    from tfslm.training.fit import train
 
     cfg = load_config(args.config, args.overrides)
     verbose = args.verbose if args.verbose == "auto" else int(args.verbose)
@@ -113,8 +113,8 @@ def _cmd_train(args) -> int:
 
 
 def _cmd_prepare(args) -> int:
-    from .config import load_config
-    from .tfrecords import DEFAULT_SHARDS, prepare
+    from tfslm.config import load_config
+    from tfslm.inputs.tfrecords import DEFAULT_SHARDS, prepare
 
     cfg = load_config(args.config, args.overrides)
     shards = DEFAULT_SHARDS if args.shards is None else args.shards
@@ -127,7 +127,7 @@ def _cmd_prepare(args) -> int:
 
 
 def _cmd_evaluate(args) -> int:
-    from .predict import evaluate_file
+    from tfslm.serving.predictor import evaluate_file
 
     _check_batch_size(args.batch_size)
     metrics = evaluate_file(args.run_dir, args.data, output_path=args.output, batch_size=args.batch_size)
@@ -137,7 +137,7 @@ def _cmd_evaluate(args) -> int:
 
 
 def _cmd_predict(args) -> int:
-    from .predict import predict_file
+    from tfslm.serving.predictor import predict_file
 
     _check_batch_size(args.batch_size)
     rows = predict_file(args.run_dir, args.input, args.output, text_column=args.text_column, batch_size=args.batch_size)
@@ -146,8 +146,8 @@ def _cmd_predict(args) -> int:
 
 
 def _cmd_export(args) -> int:
-    from .export import export_saved_model
-    from .predict import Predictor
+    from tfslm.serving.saved_model import export_saved_model
+    from tfslm.serving.predictor import Predictor
 
     predictor = Predictor.from_run(args.run_dir)
     output = args.output or f"{args.run_dir.rstrip('/')}/saved_model"
@@ -160,7 +160,7 @@ def _cmd_export(args) -> int:
 
 
 def _cmd_report(args) -> int:
-    from .report import write_report
+    from tfslm.publish.report import write_report
 
     paths = write_report(args.run_dir)
     plots = [p.name for k, p in paths.items() if k != "report"]
@@ -171,8 +171,8 @@ def _cmd_report(args) -> int:
 def _cmd_push(args) -> int:
     from pathlib import Path
 
-    from .card import write_model_card
-    from .hub import push_run
+    from tfslm.publish.card import write_model_card
+    from tfslm.publish.hub import push_run
 
     if Path(args.run_dir, "metrics.json").is_file() and not Path(args.run_dir, "README.md").is_file():
         write_model_card(args.run_dir)
@@ -183,7 +183,7 @@ def _cmd_push(args) -> int:
 
 def _check_batch_size(value: int) -> None:
     if value < 1:
-        from .errors import ConfigError
+        from tfslm.errors import ConfigError
 
         raise ConfigError(f"--batch-size: expected a positive integer, got {value}")
 

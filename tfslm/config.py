@@ -23,7 +23,7 @@ from typing import Any, Iterable, Mapping
 
 import yaml
 
-from .errors import ConfigError
+from tfslm.errors import ConfigError
 
 __all__ = [
     "Config",
@@ -67,7 +67,7 @@ class DataConfig:
     ordered: bool | None = None
     on_bad_rows: str = "error"
     encoding: str = "utf-8"
-    # Scores (see tfslm.tasks): range and grid of the original scale, list-valued
+    # Scores (see tfslm.tasks.base): range and grid of the original scale, list-valued
     # targets, derived total, and bands for classifying scores.
     score_range: list[float] | None = None
     score_step: float | None = None
@@ -354,7 +354,7 @@ def _numbers(key: str, values: list) -> list[float]:
 
 
 def _validate_task(d: DataConfig, m: ModelConfig) -> None:
-    """Cross-field rules of the score keys (see tfslm.tasks)."""
+    """Cross-field rules of the score keys (see tfslm.tasks.base)."""
     _choice("model.problem_type", m.problem_type, PROBLEM_TYPES)
     _choice("model.ordinal_decoding", m.ordinal_decoding, ORDINAL_DECODINGS)
     _choice("data.long_text", d.long_text, LONG_TEXT_POLICIES)

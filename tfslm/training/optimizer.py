@@ -7,7 +7,7 @@ Example:
 
 from __future__ import annotations
 
-from .config import TrainingConfig
+from tfslm.config import TrainingConfig
 
 __all__ = ["create_optimizer_for", "compile_model", "schedule_steps"]
 
@@ -84,14 +84,14 @@ def compile_model(model, training: TrainingConfig, *, steps_per_epoch: int, task
     cross-entropy whenever ``num_labels > 1``, which is wrong for several
     regression targets.) Losses are computed in float32, also under mixed
     precision. ``compile_options`` (``jit_compile``, ``steps_per_execution``)
-    go to ``model.compile``; see :func:`tfslm.performance.resolve_performance`.
+    go to ``model.compile``; see :func:`tfslm.training.performance.resolve_performance`.
 
     Example:
         >>> model = compile_model(model, cfg.training, steps_per_epoch=len(train_ds))  # doctest: +SKIP
     """
     import tensorflow as tf
 
-    from .performance import Float32SparseCategoricalCrossentropy
+    from tfslm.training.performance import Float32SparseCategoricalCrossentropy
 
     optimizer, _ = create_optimizer_for(training, steps_per_epoch)
     if task is not None and task.is_regression:

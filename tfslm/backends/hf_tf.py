@@ -17,10 +17,10 @@ from collections import Counter
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from .atomic import atomic_directory
-from .config import ModelConfig
-from .errors import ModelError
-from .labels import LabelSpace
+from tfslm.atomic import atomic_directory
+from tfslm.config import ModelConfig
+from tfslm.errors import ModelError
+from tfslm.data.labels import LabelSpace
 
 __all__ = [
     "build_model",
@@ -57,7 +57,7 @@ def build_model(model_cfg: ModelConfig, labels: LabelSpace, *, train_texts: Iter
         model_cfg: the ``model`` section of the config.
         labels: the label space (sets ``num_labels`` and the label names).
         train_texts: texts to train the WordPiece tokenizer on (from-scratch mode only).
-        task: a :class:`~tfslm.tasks.Task` (``data.task``); regression tasks get one
+        task: a :class:`~tfslm.tasks.base.Task` (``data.task``); regression tasks get one
             output per target and ``problem_type="regression"`` in the model config.
         tokenizer: from-scratch mode: use this tokenizer instead of training one
             (e.g. the one ``tfslm prepare`` saved next to its TFRecords); ignored
@@ -397,7 +397,7 @@ def load_pretrained_dir(path: str | os.PathLike):
     transformers = _transformers()
     path = Path(path)
     if not (path / "config.json").is_file():
-        from .errors import RunDirError
+        from tfslm.errors import RunDirError
 
         raise RunDirError(f"{path}: no saved model (config.json missing); is the run finished?")
     model = transformers.TFAutoModelForSequenceClassification.from_pretrained(path)

@@ -37,7 +37,7 @@ partial batch is dropped: ``len(bucket_edges)`` shapes, all
 ``[batch_size, edge]``. Evaluation batches keep every row: the last batch is
 filled up to ``batch_size`` with one-token dummy rows and the dataset yields
 ``(features, label, sample_weight)`` with weight 0 on them, so shapes stay
-static and :func:`tfslm.evaluation.collect_predictions` drops the dummies.
+static and :func:`tfslm.training.evaluation.collect_predictions` drops the dummies.
 
 Example:
     $ tfslm prepare configs/tpu.yaml --output gs://my-bucket/prepared
@@ -61,8 +61,8 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .errors import ConfigError, RunDirError
-from .labels import LabelSpace
+from tfslm.errors import ConfigError, RunDirError
+from tfslm.data.labels import LabelSpace
 
 __all__ = [
     "prepare",
@@ -136,11 +136,11 @@ def prepare(cfg, output: str | None = None, *, shards: int = DEFAULT_SHARDS, ove
     """
     import tensorflow as tf
 
-    from . import __version__
-    from .bucketing import bucket_boundaries, tokenize_cached, tokenizer_fingerprint, _round_up
-    from .data import load_data
-    from .modeling import build_tokenizer
-    from .tasks import Task
+    from tfslm import __version__
+    from tfslm.inputs.bucketing import bucket_boundaries, tokenize_cached, tokenizer_fingerprint, _round_up
+    from tfslm.data.loading import load_data
+    from tfslm.backends.hf_tf import build_tokenizer
+    from tfslm.tasks.base import Task
 
     output = output or cfg.data.tfrecord_dir
     if not output:
@@ -203,7 +203,7 @@ def prepare(cfg, output: str | None = None, *, shards: int = DEFAULT_SHARDS, ove
     }
 
     def write_all(directory: str) -> None:
-        from .bucketing import _flat_ids, _label_numpy
+        from tfslm.inputs.bucketing import _flat_ids, _label_numpy
 
         for split, tok in tokenized.items():
             values, offsets = _flat_ids(tok.dataset)
@@ -246,7 +246,7 @@ def prepare(cfg, output: str | None = None, *, shards: int = DEFAULT_SHARDS, ove
         tf.io.gfile.makedirs(output)
         write_all(output)
     else:
-        from .atomic import atomic_directory
+        from tfslm.atomic import atomic_directory
 
         with atomic_directory(output) as tmp:
             write_all(os.fspath(tmp))
@@ -343,7 +343,7 @@ class PreparedData:
         ``tokenizer`` must be the one the rows were prepared with (a checkpoint
         that brings a different one is a ConfigError).
         """
-        from .bucketing import _feature_names, tokenizer_fingerprint
+        from tfslm.inputs.bucketing import _feature_names, tokenizer_fingerprint
 
         prepared = self.info["model"].get("tokenizer_fingerprint")
         if tokenizer is not None and prepared and tokenizer_fingerprint(tokenizer) != prepared:
@@ -382,7 +382,7 @@ def load_prepared(directory: str, *, config=None, key: str = "data.tfrecord_dir"
     """
     import tensorflow as tf
 
-    from .tasks import Task
+    from tfslm.tasks.base import Task
 
     directory = str(directory)
     if not _is_remote(directory):
@@ -417,7 +417,7 @@ def load_prepared(directory: str, *, config=None, key: str = "data.tfrecord_dir"
 
 def _check_config(cfg, info: dict[str, Any], directory: str) -> None:
     """What was fixed at prepare time must not silently differ from the training config."""
-    from .tasks import Task
+    from tfslm.tasks.base import Task
 
     again = "or run `tfslm prepare` again with this config"
     m = cfg.model
@@ -455,7 +455,7 @@ def _check_config(cfg, info: dict[str, Any], directory: str) -> None:
 def _load_tokenizer(path: str, key: str):
     import tensorflow as tf
 
-    from .modeling import _transformers
+    from tfslm.backends.hf_tf import _transformers
 
     auto = _transformers().AutoTokenizer
     try:
@@ -531,7 +531,7 @@ def read_examples(source, split: str):
 
 def _open_info_only(directory: str) -> PreparedData:
     """A :class:`PreparedData` without its tokenizer (the reader needs only prepared.json)."""
-    from .tasks import Task
+    from tfslm.tasks.base import Task
 
     directory = str(directory)
     try:
@@ -565,7 +565,7 @@ def tfrecord_dataset(
     order; with ``pad_final_batch`` (default: ``static_shapes``) the last
     batch is filled with one-token dummy rows and the dataset yields
     ``(features, label, sample_weight)``, weight 0 on the dummies (Keras's
-    ``evaluate``/``fit`` weigh them out; :func:`tfslm.evaluation.collect_predictions` drops them).
+    ``evaluate``/``fit`` weigh them out; :func:`tfslm.training.evaluation.collect_predictions` drops them).
 
     ``batch_size`` is the batch the dataset yields: under ``tf.distribute``
     with Keras that is the global batch, split between the replicas.
@@ -590,7 +590,7 @@ def tfrecord_dataset(
     """
     import tensorflow as tf
 
-    from .bucketing import _MIN_BATCHES_TO_GROUP, _MULTIPLE, _WINDOW_BATCHES, _target_length
+    from tfslm.inputs.bucketing import _MIN_BATCHES_TO_GROUP, _MULTIPLE, _WINDOW_BATCHES, _target_length
 
     prepared = source if isinstance(source, PreparedData) else _open_info_only(source)
     info = prepared.info

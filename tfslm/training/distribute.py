@@ -44,7 +44,7 @@ import os
 from dataclasses import dataclass, field
 from typing import Any
 
-from .errors import ConfigError
+from tfslm.errors import ConfigError
 
 __all__ = ["Distribution", "resolve_strategy", "cluster_spec", "split_cpu", "tpu_requested", "shard_by_data"]
 
@@ -69,7 +69,7 @@ class Distribution:
 
     @property
     def device_kind(self) -> str:
-        """``tpu``, ``gpu`` or ``cpu``: what :func:`tfslm.performance.resolve_performance` tunes for."""
+        """``tpu``, ``gpu`` or ``cpu``: what :func:`tfslm.training.performance.resolve_performance` tunes for."""
         if self.kind == "tpu":
             return "tpu"
         return "gpu" if any("GPU" in d.upper() for d in self.devices) else "cpu"

@@ -45,8 +45,8 @@ from typing import Any
 import numpy as np
 import tensorflow as tf
 
-from .atomic import atomic_file, atomic_write_json, atomic_write_text
-from .errors import RunDirError
+from tfslm.atomic import atomic_file, atomic_write_json, atomic_write_text
+from tfslm.errors import RunDirError
 
 __all__ = [
     "TrainingBackup", "BACKUP_DIRNAME", "has_backup", "backup_position", "check_unfinished_run", "delete_backup",
@@ -281,7 +281,7 @@ class TrainingBackup(tf.keras.callbacks.BackupAndRestore):
         save_every_steps: also back up every this many optimizer steps
             (None: only at epoch ends). Needs a training dataset of known size.
         early_stopping: the ``EarlyStopping`` callback whose state to keep.
-        validation_metrics: the :class:`~tfslm.callbacks.ValidationMetrics` whose ``history`` to keep.
+        validation_metrics: the :class:`~tfslm.training.callbacks.ValidationMetrics` whose ``history`` to keep.
         csv_path: the ``CSVLogger`` file to keep in step with the backup.
         delete_checkpoint: delete the backup when ``fit`` ends (``tfslm train``
             passes False and deletes it once the run is saved, so a crash while

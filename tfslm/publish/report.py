@@ -32,8 +32,8 @@ from typing import Any
 
 import numpy as np
 
-from .atomic import atomic_write_text
-from .errors import RunDirError
+from tfslm.atomic import atomic_write_text
+from tfslm.errors import RunDirError
 
 __all__ = ["write_report", "save_predictions", "read_history"]
 
@@ -53,7 +53,7 @@ def save_predictions(run_dir, split: str, logits, y_true, labels, task=None) -> 
         labels: the run's label space.
         task: the run's task (None: single-label classification).
     """
-    from .tasks import Task
+    from tfslm.tasks.base import Task
 
     task = task or Task()
     decoded = task.decode(logits, labels)
@@ -260,8 +260,8 @@ def write_report(run_dir) -> dict[str, Path]:
         >>> write_report("runs/quickstart")["learning_curves"]     # doctest: +SKIP
         PosixPath('runs/quickstart/plots/learning_curves.png')
     """
-    from .labels import LabelSpace
-    from .tasks import Task
+    from tfslm.data.labels import LabelSpace
+    from tfslm.tasks.base import Task
 
     run_dir = Path(run_dir)
     if not run_dir.is_dir():

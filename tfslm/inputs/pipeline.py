@@ -1,7 +1,7 @@
 """``tf.data`` input pipelines: tokenized ``datasets`` splits to batched ``tf.data.Dataset``s.
 
 Two paths (``training.input_pipeline``): ``bucketed`` (the default; pure TF,
-length buckets, tokens cached on disk: see :mod:`tfslm.bucketing`) and
+length buckets, tokens cached on disk: see :mod:`tfslm.inputs.bucketing`) and
 ``prepare_tf_dataset`` (transformers' own: each batch is padded to its own
 longest row by the tokenizer's collator, in Python).
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from .data import TextData, tokenize
+from tfslm.data.loading import TextData, tokenize
 
 __all__ = ["to_tf_datasets", "to_tf_dataset"]
 
@@ -27,7 +27,7 @@ def to_tf_dataset(dataset, model, tokenizer, *, batch_size: int = 16, max_length
     Shuffling (seeded by the TF global seed) reshuffles every epoch; no row is
     dropped, so an epoch sees every row exactly once.
     """
-    from .distribute import shard_by_data
+    from tfslm.training.distribute import shard_by_data
 
     tokenized = tokenize(dataset, tokenizer, max_length)
     return shard_by_data(model.prepare_tf_dataset(
@@ -58,13 +58,13 @@ def to_tf_datasets(
         splits: which splits to return.
         input_pipeline: ``bucketed`` or ``prepare_tf_dataset``.
         seed: seeds the bucketed shuffles (None: TF's global seed).
-        static_shapes: bucketed only: a small fixed set of batch shapes (see :mod:`tfslm.bucketing`).
+        static_shapes: bucketed only: a small fixed set of batch shapes (see :mod:`tfslm.inputs.bucketing`).
 
     Example:
         >>> train_ds, val_ds = to_tf_datasets(data, model, tokenizer, batch_size=16)  # doctest: +SKIP
     """
     if input_pipeline == "bucketed":
-        from .bucketing import bucketed_datasets
+        from tfslm.inputs.bucketing import bucketed_datasets
 
         return bucketed_datasets(
             data, model, tokenizer, batch_size=batch_size, max_length=max_length, splits=splits,

@@ -22,12 +22,12 @@ from typing import Any, Iterable, Sequence
 import numpy as np
 import yaml
 
-from .atomic import atomic_file, atomic_write_json
-from .config import Config, config_from_dict
-from .data import clean_text, iter_table_batches, read_table
-from .errors import DataError, RunDirError
-from .evaluation import evaluate_predictions, softmax
-from .labels import LabelSpace, canonical_label
+from tfslm.atomic import atomic_file, atomic_write_json
+from tfslm.config import Config, config_from_dict
+from tfslm.data.loading import clean_text, iter_table_batches, read_table
+from tfslm.errors import DataError, RunDirError
+from tfslm.training.evaluation import evaluate_predictions, softmax
+from tfslm.data.labels import LabelSpace, canonical_label
 
 __all__ = ["Predictor", "load_run_config", "predict_file", "evaluate_file", "OUTPUT_FORMATS"]
 
@@ -57,20 +57,20 @@ class Predictor:
     labels: LabelSpace
     max_length: int
     batch_size: int = 32
-    task: Any = None  # tfslm.tasks.Task; None: single-label classification
+    task: Any = None  # tfslm.tasks.base.Task; None: single-label classification
     chunk_stride: int | None = None  # set: long texts are scored in overlapping windows, pooled
 
     @classmethod
     def from_run(cls, run_dir: str | Path, *, batch_size: int = 32) -> "Predictor":
         """Load ``run_dir/model``, ``labels.json`` and ``config.yaml`` of a finished run."""
-        from .modeling import load_pretrained_dir
-        from .trainer import is_finished_run
+        from tfslm.backends.hf_tf import load_pretrained_dir
+        from tfslm.training.fit import is_finished_run
 
         run_dir = Path(run_dir)
         cfg = load_run_config(run_dir)
         if not is_finished_run(run_dir):
             raise RunDirError(f"{run_dir}: the run did not finish (no metrics.json); train it again before using it")
-        from .tasks import Task
+        from tfslm.tasks.base import Task
 
         labels = LabelSpace.load(run_dir / "labels.json")
         task = Task.load(run_dir)
@@ -81,7 +81,7 @@ class Predictor:
     def __post_init__(self):
         import tensorflow as tf
 
-        from .tasks import Task
+        from tfslm.tasks.base import Task
 
         if self.task is None:
             self.task = Task()
@@ -115,8 +115,8 @@ class Predictor:
         return out
 
     def _window_logits(self, texts: Sequence[str]) -> np.ndarray:
-        """Outputs of texts cut into overlapping windows, averaged per text (tfslm.chunking)."""
-        from .chunking import chunk_encode, pool_windows
+        """Outputs of texts cut into overlapping windows, averaged per text (tfslm.inputs.chunking)."""
+        from tfslm.inputs.chunking import chunk_encode, pool_windows
 
         enc, doc_index = chunk_encode(texts, self.tokenizer, max_length=self.max_length, stride=self.chunk_stride)
         window_logits = []
@@ -272,7 +272,7 @@ def evaluate_file(run_dir: str | Path, data_path: str | Path, *, output_path: st
     run_cfg = load_run_config(run_dir)
     d = run_cfg.data
     ds = read_table(data_path, encoding=d.encoding, columns=[d.text_column, d.label_column], what="--data")
-    from .tasks import Task
+    from tfslm.tasks.base import Task
 
     task = Task.load(run_dir)
     texts = [clean_text(t) for t in ds[d.text_column]]
@@ -285,7 +285,7 @@ def evaluate_file(run_dir: str | Path, data_path: str | Path, *, output_path: st
     keep = [i for i in range(len(texts)) if (i + 1) not in bad_rows]
     predictor = Predictor.from_run(run_dir, batch_size=batch_size)
     if task.is_regression:
-        from .data import _regression_targets
+        from tfslm.data.loading import _regression_targets
 
         kept = {"row": [i + 1 for i in keep], "label_name": [raw_labels[i] for i in keep]}
         y_true = task.scale(_regression_targets(kept, task, data_path, d.label_column))

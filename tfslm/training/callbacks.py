@@ -18,10 +18,10 @@ from pathlib import Path
 
 import tensorflow as tf
 
-from .config import TrainingConfig
-from .evaluation import evaluate_model
-from .labels import LabelSpace
-from .resume import TrainingBackup, has_backup
+from tfslm.config import TrainingConfig
+from tfslm.training.evaluation import evaluate_model
+from tfslm.data.labels import LabelSpace
+from tfslm.training.backup import TrainingBackup, has_backup
 
 __all__ = ["ValidationMetrics", "EarlyStoppingWithTieBreak", "TrainingBackup", "default_callbacks", "resolve_monitor"]
 
@@ -103,7 +103,7 @@ def default_callbacks(
     Whole-set validation metrics, early stopping on ``training.monitor`` that
     restores the best epoch's weights at the end (also when patience is off),
     ``logs/history.csv`` and TensorBoard events under ``logs/``; with
-    ``backup_dir``, a :class:`~tfslm.resume.TrainingBackup` there (every epoch
+    ``backup_dir``, a :class:`~tfslm.training.backup.TrainingBackup` there (every epoch
     end and every ``training.backup_every_steps`` steps), so running the same
     ``fit`` again after a crash resumes instead of starting over.
 
@@ -112,7 +112,7 @@ def default_callbacks(
         validation_data: the validation ``tf.data.Dataset``.
         labels: the label space.
         training: the ``training`` config section.
-        task: the :class:`~tfslm.tasks.Task` (``data.task``); None for classification.
+        task: the :class:`~tfslm.tasks.base.Task` (``data.task``); None for classification.
         windows: ``doc_index`` when ``validation_data`` holds text windows (``data.long_text: chunk``).
         backup_dir: back up there and resume from there (None: no backup).
         delete_backup: delete the backup when ``fit`` returns (``tfslm train``

@@ -13,7 +13,7 @@ transformers can call it with text:
 
 Runs trained with ``data.long_text: chunk`` (``chunk_stride``) pool in the graph:
 ``serving_default`` tokenizes each text without truncation, cuts it into the
-overlapping windows of :mod:`tfslm.chunking`, runs the model on all windows of
+overlapping windows of :mod:`tfslm.inputs.chunking`, runs the model on all windows of
 the request as one batch and averages them per text (mean probability, mean
 score for regression), so it returns what :class:`tfslm.Predictor` returns;
 ``tokenize_windows(text) -> input_ids, attention_mask, doc_index`` shows the
@@ -438,7 +438,7 @@ def _define_tokenizer_class() -> type:
             return self.wrap(ids)
 
         def windows(self, text, stride: int):
-            """Each text cut into overlapping windows as ``tfslm.chunking.chunk_encode`` cuts it.
+            """Each text cut into overlapping windows as ``tfslm.inputs.chunking.chunk_encode`` cuts it.
 
             Returns ``(input_ids, attention_mask, doc_index)``: one row per window,
             the windows of a text consecutive, ``doc_index`` (int32) the text's
@@ -455,7 +455,7 @@ def _define_tokenizer_class() -> type:
             """
             ids = self.token_ids(text)
             room = self._spec["room"]
-            step = room - stride  # > 0: tfslm.chunking.check_stride ran at export time
+            step = room - stride  # > 0: tfslm.inputs.chunking.check_stride ran at export time
             lengths = ids.row_lengths()
             count = 1 + tf.maximum(lengths - room + step - 1, 0) // step  # 1 + ceil((length - room) / step)
             doc_index = tf.repeat(tf.range(ids.nrows(), dtype=tf.int64), count)
@@ -526,8 +526,8 @@ def _window_probes(tokenizer: Any, room: int) -> list[str]:
 
 
 def _verify_windows(module: Any, tokenizer: Any, max_length: int, stride: int) -> None:
-    """The in-graph windows must equal :func:`tfslm.chunking.chunk_encode`'s, window for window."""
-    from tfslm.chunking import chunk_encode
+    """The in-graph windows must equal :func:`tfslm.inputs.chunking.chunk_encode`'s, window for window."""
+    from tfslm.inputs.chunking import chunk_encode
 
     tf = _tf()
     texts = _window_probes(tokenizer, module._spec["room"])
@@ -652,7 +652,7 @@ def _make_serving_module(
         def serve_text(self, text):
             input_ids, attention_mask, doc_index = self.text_tokenizer.windows(text, chunk_stride)
             # All windows of the request go through the model as one batch; a text's
-            # windows are then averaged as tfslm.chunking.pool_windows does.
+            # windows are then averaged as tfslm.inputs.chunking.pool_windows does.
             logits = self._logits(input_ids, attention_mask)
             num_docs = tf.shape(text)[0]
             if regression:
@@ -701,15 +701,15 @@ def export_saved_model(
         max_length: the most tokens per text, special tokens included.
         output_dir: where the SavedModel goes; replaced in one step if it exists.
         fallback_reason: export the token signature only, giving this reason.
-        task: the run's :class:`~tfslm.tasks.Task`. Regression runs return
+        task: the run's :class:`~tfslm.tasks.base.Task`. Regression runs return
             ``logits``, ``scores`` (``[None, targets]``, original scale, rounded to
             the score grid) and ``score`` (the single target or the derived
             total) instead of the class outputs; ordinal runs add ``score`` to
             them. None or single-label classification: the outputs above, unchanged.
-        labels: the run's :class:`~tfslm.labels.LabelSpace` (label values for ordinal scores).
+        labels: the run's :class:`~tfslm.data.labels.LabelSpace` (label values for ordinal scores).
         chunk_stride: set for ``data.long_text: chunk`` runs: ``serving_default``
             then cuts each text into overlapping windows of ``max_length`` tokens
-            (``chunk_stride`` tokens of overlap, as :mod:`tfslm.chunking`), runs the
+            (``chunk_stride`` tokens of overlap, as :mod:`tfslm.inputs.chunking`), runs the
             model on all windows of the request as one batch and averages them per
             text (mean probability; mean score for regression), with the same
             outputs; ``tokenize_windows`` returns the windows and their
@@ -748,7 +748,7 @@ def export_saved_model(
     if chunk_stride is not None:
         if not isinstance(chunk_stride, int) or isinstance(chunk_stride, bool) or chunk_stride < 1:
             raise ValueError(f"chunk_stride must be a positive integer or None, got {chunk_stride!r}")
-        from tfslm.chunking import check_stride
+        from tfslm.inputs.chunking import check_stride
 
         check_stride(tokenizer, max_length, chunk_stride)
 
@@ -764,7 +764,7 @@ def export_saved_model(
             note = f"raw-text signature left out: {exc}; serve_tokens takes ids from the Python tokenizer"
     if note is not None and chunk_stride is not None:
         note += (
-            "; this run scores long texts in windows: send each window as a row (tfslm.chunking.chunk_encode) "
+            "; this run scores long texts in windows: send each window as a row (tfslm.inputs.chunking.chunk_encode) "
             "and average them per text, or use tfslm.Predictor"
         )
     module = _make_serving_module(model, label_names, text_tokenizer, task, labels, chunk_stride)

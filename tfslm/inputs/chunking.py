@@ -9,7 +9,7 @@ probabilities (returned as log-probabilities, so a softmax gives the mean
 probability back) or the scores.
 
 :class:`tfslm.Predictor` pools in Python; the SavedModel of a chunk run cuts
-the same windows and pools them in the graph (:mod:`tfslm.export`).
+the same windows and pools them in the graph (:mod:`tfslm.serving.saved_model`).
 
 Example:
     >>> windows, doc = chunk_encode(["a long essay ..."], tokenizer, max_length=512, stride=128)  # doctest: +SKIP
@@ -27,7 +27,7 @@ __all__ = ["chunk_encode", "pool_windows", "chunked_tf_dataset", "check_stride"]
 
 def check_stride(tokenizer, max_length: int, stride: int) -> None:
     """The overlap must leave room for new tokens in each window."""
-    from .errors import ConfigError
+    from tfslm.errors import ConfigError
 
     room = max_length - tokenizer.num_special_tokens_to_add()
     if stride >= room:
@@ -56,7 +56,7 @@ def pool_windows(logits: np.ndarray, doc_index: np.ndarray, num_docs: int, task=
     Regression: the mean of the outputs (scaled scores). Classes: the mean of
     the window probabilities, returned as log-probabilities.
     """
-    from .evaluation import softmax
+    from tfslm.training.evaluation import softmax
 
     logits = np.asarray(logits, dtype=np.float64)
     doc_index = np.asarray(doc_index, dtype=np.int64)
@@ -81,7 +81,7 @@ def chunked_tf_dataset(dataset, model, tokenizer, *, batch_size: int, max_length
     labels = dataset["label"]
     encodings["label"] = [labels[i] for i in doc_index]
     windows = datasets.Dataset.from_dict(encodings, features=_features(encodings, dataset.features["label"]))
-    from .distribute import shard_by_data
+    from tfslm.training.distribute import shard_by_data
 
     tf_dataset = model.prepare_tf_dataset(windows, batch_size=batch_size, shuffle=shuffle, tokenizer=tokenizer, drop_remainder=False)
     return shard_by_data(tf_dataset), doc_index

@@ -21,9 +21,9 @@ from typing import Any, Iterator, Sequence
 
 import numpy as np
 
-from .config import DataConfig, resolve_path
-from .errors import DataError
-from .labels import LabelSpace, canonical_label
+from tfslm.config import DataConfig, resolve_path
+from tfslm.errors import DataError
+from tfslm.data.labels import LabelSpace, canonical_label
 
 __all__ = [
     "TextData",
@@ -56,7 +56,7 @@ class TextData:
     dataset: Any  # datasets.DatasetDict
     labels: LabelSpace
     skipped: dict[str, int] = field(default_factory=dict)
-    task: Any = None  # tfslm.tasks.Task; None means single-label classification
+    task: Any = None  # tfslm.tasks.base.Task; None means single-label classification
 
     def __getitem__(self, split: str):
         return self.dataset[split]
@@ -411,7 +411,7 @@ def load_data(cfg: DataConfig, *, seed: int = 42, task=None) -> TextData:
     Args:
         cfg: the ``data`` section of the config.
         seed: seeds the validation split when there is no validation file.
-        task: a :class:`tfslm.tasks.Task` (``Task.from_config(cfg)``); default:
+        task: a :class:`tfslm.tasks.base.Task` (``Task.from_config(cfg)``); default:
             single-label classification (with the bands of ``data.bins``/``bin_width``).
             For regression tasks the ``label`` column holds the targets scaled to
             [0, 1] (float32, or a list of them per row), and ``labels`` is the score grid.
@@ -421,7 +421,7 @@ def load_data(cfg: DataConfig, *, seed: int = 42, task=None) -> TextData:
         >>> data.labels.names                                                      # doctest: +SKIP
         ('negative', 'neutral', 'positive')
     """
-    from .tasks import Task, band_label_space
+    from tfslm.tasks.base import Task, band_label_space
 
     if task is None:
         task = Task(

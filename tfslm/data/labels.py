@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
-from .atomic import atomic_write_json
-from .errors import DataError, RunDirError
+from tfslm.atomic import atomic_write_json
+from tfslm.errors import DataError, RunDirError
 
 __all__ = ["LabelSpace", "canonical_label", "natural_key"]
 

@@ -18,9 +18,9 @@ from typing import Any
 
 import yaml
 
-from .atomic import atomic_write_json, atomic_write_text
-from .config import Config, config_to_dict
-from .errors import RunDirError
+from tfslm.atomic import atomic_write_json, atomic_write_text
+from tfslm.config import Config, config_to_dict
+from tfslm.errors import RunDirError
 
 __all__ = ["train", "TrainResult", "set_seed", "is_finished_run"]
 
@@ -69,7 +69,7 @@ def _prepare_run_dir(run_dir: Path, overwrite: bool) -> None:
 
 def _device_for(dist):
     """The device :func:`resolve_performance` tunes for: the strategy's, not merely the first one visible."""
-    from .performance import DeviceInfo, detect_device
+    from tfslm.training.performance import DeviceInfo, detect_device
 
     device = detect_device()
     if dist.device_kind == "cpu" and device.kind == "gpu":  # strategy cpu on a GPU machine
@@ -79,7 +79,7 @@ def _device_for(dist):
 
 def _tpu_input_rules(cfg: Config) -> None:
     """TPUs compile one XLA program per batch shape and cannot call back into Python for input."""
-    from .errors import ConfigError
+    from tfslm.errors import ConfigError
 
     if cfg.training.input_pipeline != "bucketed":
         raise ConfigError("training.input_pipeline: prepare_tf_dataset collates in Python, which a TPU input pipeline cannot run; use bucketed")
@@ -92,12 +92,12 @@ def _fit(model, dist, cfg: Config, train_ds, val_ds, callbacks, verbose, *, step
     """``model.fit``; in a cluster, a peer that died becomes one clear error instead of a stack of RPC failures.
 
     A training set of known size goes in as one stream over all epochs
-    (:func:`tfslm.resume.training_stream`), so a resumed run continues with
+    (:func:`tfslm.training.backup.training_stream`), so a resumed run continues with
     exactly the batches the interrupted one had left.
     """
     import tensorflow as tf
 
-    from .resume import training_stream
+    from tfslm.training.backup import training_stream
 
     steps = None
     if int(train_ds.cardinality()) > 0:
@@ -110,7 +110,7 @@ def _fit(model, dist, cfg: Config, train_ds, val_ds, callbacks, verbose, *, step
     except (tf.errors.UnavailableError, tf.errors.CancelledError, tf.errors.DeadlineExceededError) as exc:
         if dist.num_workers < 2:
             raise
-        from .errors import ClusterError
+        from tfslm.errors import ClusterError
 
         raise ClusterError(
             f"worker {dist.worker_index}: another worker of the cluster stopped or is unreachable "
@@ -148,7 +148,7 @@ def train(cfg: Config, *, overwrite: bool = False, verbose: int | str = "auto") 
     Example:
         >>> result = train(load_config("configs/quickstart.yaml"), overwrite=True)   # doctest: +SKIP
     """
-    from .distribute import resolve_strategy
+    from tfslm.training.distribute import resolve_strategy
 
     started = time.time()
     # First: splitting the CPU into replicas and connecting to a TPU must precede any other TF work.
@@ -162,14 +162,14 @@ def train(cfg: Config, *, overwrite: bool = False, verbose: int | str = "auto") 
 
 
 def _train(cfg: Config, dist, run_dir: Path, started: float, *, overwrite: bool, verbose) -> TrainResult:
-    from . import callbacks as cb
-    from .data import load_data
-    from .evaluation import collect_predictions, evaluate_predictions
-    from .modeling import build_model, save_pretrained
-    from .optim import compile_model
-    from .performance import float32_copy, resolve_performance
-    from .pipeline import to_tf_datasets
-    from .resume import BACKUP_DIRNAME, check_unfinished_run, delete_backup
+    from tfslm.training import callbacks as cb
+    from tfslm.data.loading import load_data
+    from tfslm.training.evaluation import collect_predictions, evaluate_predictions
+    from tfslm.backends.hf_tf import build_model, save_pretrained
+    from tfslm.training.optimizer import compile_model
+    from tfslm.training.performance import float32_copy, resolve_performance
+    from tfslm.inputs.pipeline import to_tf_datasets
+    from tfslm.training.backup import BACKUP_DIRNAME, check_unfinished_run, delete_backup
 
     backup_dir = cfg.run_dir / BACKUP_DIRNAME  # the chief's, also for the other workers: Keras restores all from it
     if dist.is_chief:
@@ -192,11 +192,11 @@ def _train(cfg: Config, dist, run_dir: Path, started: float, *, overwrite: bool,
     if dist.kind == "tpu":
         _tpu_input_rules(cfg)
 
-    from .tasks import Task
+    from tfslm.tasks.base import Task
 
     task = Task.from_config(cfg)
     if cfg.data.tfrecord_dir:  # tokens, labels and tokenizer from `tfslm prepare` (tfslm/tfrecords.py)
-        from .tfrecords import load_prepared
+        from tfslm.inputs.tfrecords import load_prepared
 
         data = load_prepared(cfg.data.tfrecord_dir, config=cfg)
     else:
@@ -224,7 +224,7 @@ def _train(cfg: Config, dist, run_dir: Path, started: float, *, overwrite: bool,
                                      seed=cfg.training.seed, static_shapes=cfg.training.static_shapes)
         train_rows = data.num_rows("train")
     elif cfg.data.long_text == "chunk":
-        from .chunking import chunked_tf_dataset
+        from tfslm.inputs.chunking import chunked_tf_dataset
 
         datasets_ = []
         for split in splits:
@@ -260,13 +260,13 @@ def _train(cfg: Config, dist, run_dir: Path, started: float, *, overwrite: bool,
     backup = next(c for c in callbacks if isinstance(c, cb.TrainingBackup))
     history = _fit(model, dist, cfg, train_ds, val_ds, callbacks, verbose, steps_per_epoch=steps_per_epoch, position=position)
 
-    from .report import save_predictions
+    from tfslm.publish.report import save_predictions
 
     metrics: dict[str, Any] = {}
     for split, split_ds in zip(splits[1:], datasets_[1:]):
         logits, y_true = collect_predictions(model, split_ds)
         if split in windows:
-            from .evaluation import pool_document_outputs
+            from tfslm.training.evaluation import pool_document_outputs
 
             logits, y_true = pool_document_outputs(logits, y_true, windows[split], task)
         metrics[split] = evaluate_predictions(logits, y_true, data.labels, with_confusion=True, task=task)
@@ -299,7 +299,7 @@ def _train(cfg: Config, dist, run_dir: Path, started: float, *, overwrite: bool,
         model = float32_copy(model)
     save_pretrained(model, tokenizer, run_dir / "model")
     if cfg.export.saved_model:
-        from .export import export_saved_model
+        from tfslm.serving.saved_model import export_saved_model
 
         stride = cfg.data.chunk_stride if cfg.data.long_text == "chunk" else None
         info = export_saved_model(model, tokenizer, list(data.labels.names), cfg.model.max_length, run_dir / "saved_model",
@@ -311,13 +311,13 @@ def _train(cfg: Config, dist, run_dir: Path, started: float, *, overwrite: bool,
     atomic_write_json(run_dir / FINISHED_MARKER, metrics)
     if dist.is_chief:
         delete_backup(backup_dir)  # finished: nothing to resume
-    from .card import write_model_card
+    from tfslm.publish.card import write_model_card
 
     write_model_card(run_dir)
     if not dist.is_chief:
         return TrainResult(run_dir=run_dir, metrics=metrics, history=dict(history.history), model=model, tokenizer=tokenizer, is_chief=False)
     try:
-        from .report import write_report
+        from tfslm.publish.report import write_report
 
         write_report(run_dir)
     except Exception as exc:  # a plotting failure must not fail a finished training run
@@ -325,7 +325,7 @@ def _train(cfg: Config, dist, run_dir: Path, started: float, *, overwrite: bool,
     log.info("done in %.0fs: %s", metrics["train_seconds"], run_dir)
     if cfg.hub.push:
         # The run is complete on disk before any network call: a failed push loses nothing.
-        from .hub import push_run
+        from tfslm.publish.hub import push_run
 
         url = push_run(run_dir, cfg.hub.repo_id, private=cfg.hub.private, revision=cfg.hub.revision)
         log.info("pushed to %s", url)

@@ -44,9 +44,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .atomic import atomic_write_json
-from .errors import DataError, RunDirError
-from .labels import LabelSpace, canonical_label
+from tfslm.atomic import atomic_write_json
+from tfslm.errors import DataError, RunDirError
+from tfslm.data.labels import LabelSpace, canonical_label
 
 __all__ = ["Task", "CLASSIFICATION", "ORDINAL", "REGRESSION", "MULTI_TARGET", "parse_number_list", "band_label_space"]
 
@@ -297,7 +297,7 @@ class Task:
             >>> Task(problem_type="regression", score_range=(0, 10), score_step=1).decode(np.array([[0.42]]), None)["score"]
             array([4.])
         """
-        from .evaluation import softmax
+        from tfslm.training.evaluation import softmax
 
         logits = np.asarray(logits, dtype=np.float64)
         out: dict[str, np.ndarray] = {}

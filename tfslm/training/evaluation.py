@@ -12,8 +12,8 @@ import weakref
 
 import numpy as np
 
-from .labels import LabelSpace
-from .metrics import classification_metrics, confusion_matrix, grid_ids, score_metrics
+from tfslm.data.labels import LabelSpace
+from tfslm.tasks.metrics import classification_metrics, confusion_matrix, grid_ids, score_metrics
 
 __all__ = ["collect_predictions", "evaluate_predictions", "softmax", "evaluate_model"]
 
@@ -52,7 +52,7 @@ def collect_predictions(model, dataset) -> tuple[np.ndarray, np.ndarray]:
     """Run ``model`` over every batch of a ``(features, label)`` dataset; return ``(logits, labels)``.
 
     A ``(features, label, sample_weight)`` dataset may pad its last batch to a
-    static shape with rows of weight 0 (:mod:`tfslm.tfrecords`); those rows are dropped.
+    static shape with rows of weight 0 (:mod:`tfslm.inputs.tfrecords`); those rows are dropped.
     """
     forward = _forward_fn(model)
     logits, labels = [], []
@@ -77,7 +77,7 @@ def evaluate_predictions(logits: np.ndarray, y_true: np.ndarray, labels: LabelSp
 
     Classification: cross-entropy, accuracy, macro-F1 (plus QWK, adjacent
     agreement, MAE and RMSE for ordered/numeric labels). Regression (``task``
-    a regression :class:`~tfslm.tasks.Task`, ``y_true`` the scaled targets):
+    a regression :class:`~tfslm.tasks.base.Task`, ``y_true`` the scaled targets):
     MSE on the scaled targets, then MAE/RMSE on the original scale and, on the
     score grid, QWK, exact and adjacent agreement; multi-target runs add
     ``<target>_mae`` etc. per target, and the headline metrics are those of the
@@ -101,7 +101,7 @@ def evaluate_predictions(logits: np.ndarray, y_true: np.ndarray, labels: LabelSp
 
 def pool_document_outputs(logits, y_true, doc_index, task=None):
     """Average window outputs per document; each document's target is that of its first window."""
-    from .chunking import pool_windows
+    from tfslm.inputs.chunking import pool_windows
 
     doc_index = np.asarray(doc_index, dtype=np.int64)
     num_docs = int(doc_index.max()) + 1 if len(doc_index) else 0
@@ -142,7 +142,7 @@ def evaluate_model(model, dataset, labels: LabelSpace, *, with_confusion: bool =
     """:func:`collect_predictions` then :func:`evaluate_predictions`.
 
     ``windows``: the ``doc_index`` of a dataset of text windows
-    (:mod:`tfslm.chunking`); window outputs are then averaged per document first.
+    (:mod:`tfslm.inputs.chunking`); window outputs are then averaged per document first.
     """
     logits, y_true = collect_predictions(model, dataset)
     if windows is not None:
