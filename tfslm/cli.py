@@ -20,7 +20,8 @@ from typing import Sequence
 
 from tfslm import _env
 from tfslm import __version__
-from tfslm.errors import RemoteError, UserError
+from tfslm.errors import RemoteError, UserError, one_line
+from tfslm.run_dir import RunDir
 
 __all__ = ["main", "build_parser"]
 
@@ -150,7 +151,7 @@ def _cmd_export(args) -> int:
     from tfslm.serving.predictor import Predictor
 
     predictor = Predictor.from_run(args.run_dir)
-    output = args.output or f"{args.run_dir.rstrip('/')}/saved_model"
+    output = args.output or str(RunDir(args.run_dir).saved_model)
     info = export_saved_model(predictor.model, predictor.tokenizer, list(predictor.labels.names), predictor.max_length, output,
                               task=predictor.task, labels=predictor.labels, chunk_stride=predictor.chunk_stride)
     if info.get("note"):
@@ -169,12 +170,11 @@ def _cmd_report(args) -> int:
 
 
 def _cmd_push(args) -> int:
-    from pathlib import Path
-
     from tfslm.publish.card import write_model_card
     from tfslm.publish.hub import push_run
 
-    if Path(args.run_dir, "metrics.json").is_file() and not Path(args.run_dir, "README.md").is_file():
+    run = RunDir(args.run_dir)
+    if run.is_finished() and not run.card.is_file():
         write_model_card(args.run_dir)
     url = push_run(args.run_dir, args.repo_id, private=args.private, revision=args.revision, commit_message=args.commit_message)
     print(f"pushed {args.run_dir} to {url}")
@@ -220,12 +220,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UserError as exc:
         if debug:
             traceback.print_exc()
-        print(f"tfslm: error: {_one_line(exc)}", file=sys.stderr)
+        print(f"tfslm: error: {one_line(exc)}", file=sys.stderr)
         return exc.exit_code
     except RemoteError as exc:
         if debug:
             traceback.print_exc()
-        print(f"tfslm: remote error: {_one_line(exc)}", file=sys.stderr)
+        print(f"tfslm: remote error: {one_line(exc)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("tfslm: interrupted", file=sys.stderr)
@@ -233,13 +233,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # a bug, not a user mistake: say so, keep it to one line
         if debug:
             traceback.print_exc()
-        print(f"tfslm: internal error: {type(exc).__name__}: {_one_line(exc)} (rerun with --debug for the traceback)", file=sys.stderr)
+        print(f"tfslm: internal error: {type(exc).__name__}: {one_line(exc)} (rerun with --debug for the traceback)", file=sys.stderr)
         return 1
-
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split())
-
 
 if __name__ == "__main__":
     sys.exit(main())

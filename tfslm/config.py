@@ -23,7 +23,7 @@ from typing import Any, Iterable, Mapping
 
 import yaml
 
-from tfslm.errors import ConfigError
+from tfslm.errors import ConfigError, one_line
 
 __all__ = [
     "Config",
@@ -492,7 +492,7 @@ def apply_overrides(values: dict[str, Any], overrides: Iterable[str]) -> dict[st
         try:
             value = yaml.safe_load(raw) if raw.strip() else None
         except yaml.YAMLError as exc:
-            raise ConfigError(f"--set {key}: cannot parse {raw!r} as YAML ({_one_line(exc)})") from None
+            raise ConfigError(f"--set {key}: cannot parse {raw!r} as YAML ({one_line(exc)})") from None
         parts = key.split(".")
         if len(parts) == 1 and parts[0] in TOP_LEVEL_KEYS:
             values[parts[0]] = value
@@ -532,7 +532,7 @@ def load_config(path: str | os.PathLike, overrides: Iterable[str] = ()) -> Confi
     try:
         values = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: invalid YAML: {_one_line(exc)}") from None
+        raise ConfigError(f"{path}: invalid YAML: {one_line(exc)}") from None
     if values is None:
         values = {}
     if not isinstance(values, dict):
@@ -556,6 +556,3 @@ def resolve_path(name: str) -> Path:
         return Path(__file__).parent / "resources" / name[len(RESOURCE_SCHEME):]
     return Path(name).expanduser()
 
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split())

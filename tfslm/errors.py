@@ -13,7 +13,7 @@ Example:
 
 from __future__ import annotations
 
-__all__ = ["UserError", "ConfigError", "DataError", "ModelError", "RunDirError", "RemoteError", "ClusterError"]
+__all__ = ["UserError", "ConfigError", "DataError", "ModelError", "RunDirError", "RemoteError", "ClusterError", "one_line"]
 
 
 class UserError(Exception):
@@ -46,3 +46,14 @@ class RemoteError(Exception):
 
 class ClusterError(RemoteError):
     """Another worker of a multi-worker cluster stopped or became unreachable; the CLI exits 1."""
+
+
+def one_line(exc: BaseException, limit: int | None = None) -> str:
+    """An exception's message on one line (whitespace folded), its type name when it has none.
+
+    Example:
+        >>> one_line(ValueError("bad\n  value"))
+        'bad value'
+    """
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if limit is None or len(text) <= limit else text[: limit - 3] + "..."

@@ -32,10 +32,11 @@ from typing import Any, Mapping
 
 from tfslm.atomic import atomic_write_text
 from tfslm.errors import RunDirError
+from tfslm.publish.secrets import SECRET_WORDS, scrub_secrets, scrub_text, secret_env_values
+from tfslm.run_dir import RunDir, read_json, read_yaml
 
 __all__ = ["build_model_card", "write_model_card", "scrub_secrets", "SECRET_WORDS"]
 
-SECRET_WORDS = ("token", "secret", "password", "key")
 CARD_TAGS = ["tfslm", "tensorflow", "keras", "text-classification"]
 SPLITS = ("train", "validation", "test")
 EVAL_SPLITS = ("validation", "test")
@@ -211,69 +212,9 @@ Trained with tfslm (TensorFlow/Keras).
 # ---------------------------------------------------------------- reading
 
 
-def _read_json(path: Path, required: bool) -> Any:
-    if not path.is_file():
-        if required:
-            raise RunDirError(f"{path}: missing; is {path.parent} a finished tfslm run directory?")
-        return None
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise RunDirError(f"{path}: cannot read JSON: {_one_line(exc)}") from None
-
-
-def _read_yaml(path: Path) -> Any:
-    import yaml
-
-    if not path.is_file():
-        raise RunDirError(f"{path}: missing; is {path.parent} a tfslm run directory?")
-    try:
-        return yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise RunDirError(f"{path}: cannot read YAML: {_one_line(exc)}") from None
-
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__
-
-
 def _section(mapping: Any, key: str) -> dict:
     value = mapping.get(key) if isinstance(mapping, Mapping) else None
     return value if isinstance(value, dict) else {}
-
-
-# ---------------------------------------------------------------- secrets
-
-
-def _secret_env_values() -> set[str]:
-    """Values of environment variables whose names look secret (HF_TOKEN, ..._API_KEY)."""
-    return {
-        value
-        for name, value in os.environ.items()
-        if any(word in name.lower() for word in SECRET_WORDS) and len(value) >= 6
-    }
-
-
-def scrub_secrets(value: Any, _env: set[str] | None = None) -> Any:
-    """Copy ``value`` without keys naming a secret (any depth) and without secret env values.
-
-    Example:
-        >>> scrub_secrets({"hub": {"repo_id": "a/b", "token": "hf_x"}, "API_KEY": 1})
-        {'hub': {'repo_id': 'a/b'}}
-    """
-    env = _secret_env_values() if _env is None else _env
-    if isinstance(value, Mapping):
-        out = {}
-        for key, item in value.items():
-            if any(word in str(key).lower() for word in SECRET_WORDS):
-                continue
-            if isinstance(item, str) and any(secret in item for secret in env):
-                continue
-            out[key] = scrub_secrets(item, env)
-        return out
-    if isinstance(value, (list, tuple)):
-        return [scrub_secrets(item, env) for item in value if not (isinstance(item, str) and any(s in item for s in env))]
-    return value
 
 
 # ---------------------------------------------------------------- hub ids
@@ -358,7 +299,7 @@ def _g(value: Any) -> str:
 
 def _task_info(run_dir: Path, cfg: dict, metrics: dict) -> dict:
     """The run's task (``task.json``, else rebuilt from the config's data/model sections)."""
-    task = _read_json(run_dir / "task.json", required=False)
+    task = read_json(RunDir(run_dir).task, required=False)
     if isinstance(task, dict) and task.get("problem_type"):
         return task
     data_cfg, model_cfg = _section(cfg, "data"), _section(cfg, "model")
@@ -677,17 +618,17 @@ def build_model_card(run_dir: str | os.PathLike):
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise RunDirError(f"{run_dir}: run directory not found")
-    cfg = _read_yaml(run_dir / "config.yaml")
+    cfg = read_yaml(RunDir(run_dir).config)
     if not isinstance(cfg, dict):
         raise RunDirError(f"{run_dir / 'config.yaml'}: expected a mapping at the top level")
-    labels = _read_json(run_dir / "labels.json", required=True)
-    metrics = _read_json(run_dir / "metrics.json", required=True)
+    labels = read_json(RunDir(run_dir).labels, required=True)
+    metrics = read_json(RunDir(run_dir).metrics, required=True)
     if not isinstance(labels, dict):
         raise RunDirError(f"{run_dir / 'labels.json'}: expected a JSON object")
     if not isinstance(metrics, dict):
         raise RunDirError(f"{run_dir / 'metrics.json'}: expected a JSON object")
 
-    env_secrets = _secret_env_values()
+    env_secrets = secret_env_values()
     safe_cfg = scrub_secrets(cfg, env_secrets)
     data_cfg, model_cfg = _section(safe_cfg, "data"), _section(safe_cfg, "model")
     run_name = str(safe_cfg.get("run_name") or run_dir.name)
@@ -723,8 +664,8 @@ def build_model_card(run_dir: str | os.PathLike):
     else:
         model_ref = f"{safe_cfg.get('output_dir') or run_dir.parent.name or '.'}/{run_name}/model".lstrip("/")
 
-    saved_model_dir = run_dir / "saved_model"
-    export_info = _read_json(saved_model_dir / "assets.extra" / "tfslm_export.json", required=False)
+    saved_model_dir = RunDir(run_dir).saved_model
+    export_info = read_json(saved_model_dir / "assets.extra" / "tfslm_export.json", required=False)
     export_info = export_info if isinstance(export_info, dict) else None
     if export_info is not None:
         signatures = [str(s) for s in export_info.get("signatures") or []]
@@ -774,18 +715,16 @@ def build_model_card(run_dir: str | os.PathLike):
         export_note=export_note,
     )
     text = str(card)
-    leaked = [secret for secret in env_secrets if secret in text]
-    if leaked:  # e.g. a label name or file path that happens to equal a secret
-        for secret in leaked:
-            text = text.replace(secret, "<redacted>")
-        card = ModelCard(text)
+    scrubbed = scrub_text(text, env_secrets, replacement="<redacted>")
+    if scrubbed != text:  # e.g. a label name or file path that happens to equal a secret
+        card = ModelCard(scrubbed)
     return card
 
 
 def write_model_card(run_dir: str | os.PathLike) -> Path:
     """Write ``run_dir/README.md`` (Hub model-card format) atomically from the run's files; return its path."""
     card = build_model_card(run_dir)
-    path = Path(run_dir) / "README.md"
+    path = RunDir(run_dir).card
     text = str(card)
     atomic_write_text(path, text if text.endswith("\n") else text + "\n")
     return path

@@ -40,13 +40,14 @@ from typing import Iterator
 from urllib.parse import urlsplit
 
 from tfslm.errors import ConfigError, RemoteError, RunDirError, UserError
+from tfslm.publish.secrets import redact, redacted_logs
+from tfslm.run_dir import MODEL_DIR, RUN_FILES, SAVED_MODEL_DIR
 
 __all__ = ["push_run", "collect_run_files", "HubAuthError", "HubRequestError", "DEFAULT_ENDPOINT"]
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
-RUN_FILES = ("labels.json", "task.json", "README.md", "metrics.json", "config.yaml")
 # LFS uploads go through huggingface_hub's own retry loop (5 retries, 1-8 s apart by
 # default); during a push it is shortened to these values so a dead storage host
 # fails in seconds rather than minutes.
@@ -55,7 +56,6 @@ LFS_RETRY_WAIT_S = 0.5
 LFS_RETRY_MAX_WAIT_S = 2.0
 
 _REPO_PART = re.compile(r"^(?!.*(--|\.\.))[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9])?$")
-_BEARER = re.compile(r"(?i)(bearer\s+)[^\s'\"]+")
 _HTTP_LOCK = threading.Lock()
 
 
@@ -82,7 +82,7 @@ def collect_run_files(run_dir: str | os.PathLike) -> dict[str, Path]:
             f"run directory {run} does not exist or is not a directory: "
             "pass the directory a training run wrote (runs/<name>)"
         )
-    model = run / "model"
+    model = run / MODEL_DIR
     if not model.is_dir():
         raise RunDirError(
             f"{model} is missing: the run did not save a model; finish or re-run training, "
@@ -99,7 +99,7 @@ def collect_run_files(run_dir: str | os.PathLike) -> dict[str, Path]:
             if name in files:
                 logger.info("%s: the run's %s replaces model/%s in the push", run, name, name)
             files[name] = path
-    saved = run / "saved_model"
+    saved = run / SAVED_MODEL_DIR
     if saved.is_dir():
         for path in _walk(saved):
             files["saved_model/" + path.relative_to(saved).as_posix()] = path
@@ -152,64 +152,6 @@ def _resolve_token(token: str | None) -> str:
             "or run `huggingface-cli login`"
         )
     return value
-
-
-# --------------------------------------------------------------------------- secrets
-
-
-def _scrub(text: str, token: str) -> str:
-    """``text`` with the token (and any bearer credential) replaced by ``***``."""
-    if token:
-        text = text.replace(token, "***")
-    return _BEARER.sub(r"\1***", text)
-
-
-def _redact(text: str, token: str) -> str:
-    """``text`` scrubbed of the token and collapsed onto one line."""
-    return " ".join(_scrub(text, token).split())
-
-
-class _RedactFilter(logging.Filter):
-    """Scrubs the token from a record's message and from its formatted traceback."""
-
-    _formatter = logging.Formatter()
-
-    def __init__(self, token: str):
-        super().__init__()
-        self._token = token
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            message = record.getMessage()
-        except Exception:  # a broken format string: leave it to logging
-            message = None
-        if message is not None and (self._token in message or _BEARER.search(message)):
-            record.msg, record.args = _scrub(message, self._token), None
-        if record.exc_info and record.exc_info[0] is not None:
-            # A traceback prints the whole exception chain, whose messages may hold the token.
-            record.exc_text = _scrub(self._formatter.formatException(record.exc_info), self._token)
-            record.exc_info = None
-        elif record.exc_text:
-            record.exc_text = _scrub(record.exc_text, self._token)
-        if record.stack_info:
-            record.stack_info = _scrub(record.stack_info, self._token)
-        return True
-
-
-@contextlib.contextmanager
-def _redacted_logs(token: str) -> Iterator[None]:
-    """Scrub the token from records of the loggers a push goes through."""
-    filt = _RedactFilter(token)
-    names = {"tfslm", "huggingface_hub", "urllib3", "requests", "filelock"}
-    names |= {n for n in logging.root.manager.loggerDict if n.split(".")[0] in names}
-    loggers = [logging.getLogger(n) for n in sorted(names)]
-    for lg in loggers:
-        lg.addFilter(filt)
-    try:
-        yield
-    finally:
-        for lg in loggers:
-            lg.removeFilter(filt)
 
 
 # --------------------------------------------------------------------------- HTTP bounds
@@ -342,37 +284,37 @@ def _translate(exc: BaseException, *, endpoint: str, repo_id: str, token: str, t
             detail = _server_message(err, response)
             said = f": {detail}" if detail else ""
             if status == 401:
-                return HubAuthError(_redact(
+                return HubAuthError(redact(
                     f"{hub} rejected the token (HTTP 401{where}){said}; set HF_TOKEN to a valid token "
-                    "or run `huggingface-cli login` again", token))
+                    "or run `huggingface-cli login` again", [token]))
             if status == 403:
-                return HubAuthError(_redact(
+                return HubAuthError(redact(
                     f"{hub} refused the write to {repo_id!r} (HTTP 403{where}){said}; the token has no write "
-                    "access there: use a write token or a namespace you own", token))
+                    "access there: use a write token or a namespace you own", [token]))
             if status >= 500:
-                return RemoteError(_redact(
-                    f"{hub} failed with HTTP {status}{where}{said}; nothing was committed, retry later", token))
-            return HubRequestError(_redact(f"{hub} refused the push with HTTP {status}{where}{said}", token))
+                return RemoteError(redact(
+                    f"{hub} failed with HTTP {status}{where}{said}; nothing was committed, retry later", [token]))
+            return HubRequestError(redact(f"{hub} refused the push with HTTP {status}{where}{said}", [token]))
         if isinstance(err, OfflineModeIsEnabled):
             return HubRequestError(f"cannot push to {hub}: offline mode is on (unset HF_HUB_OFFLINE)")
         if isinstance(err, requests.Timeout):
-            return RemoteError(_redact(
+            return RemoteError(redact(
                 f"{hub} did not answer within {timeout:g} s{_where(err.request)} (timed out); "
-                "nothing was committed, retry later or raise the timeout", token))
+                "nothing was committed, retry later or raise the timeout", [token]))
         if isinstance(err, requests.ConnectionError):
             text = str(err)
             cause = "connection refused" if "refused" in text.lower() else "connection failed"
             if "Name or service not known" in text or "nodename nor servname" in text:
                 cause = "host name not found"
-            return RemoteError(_redact(f"cannot reach {hub}: {cause}{_where(err.request)}; check the endpoint "
-                                       "and your network, then retry", token))
+            return RemoteError(redact(f"cannot reach {hub}: {cause}{_where(err.request)}; check the endpoint "
+                                       "and your network, then retry", [token]))
         if isinstance(err, requests.RequestException):
-            return RemoteError(_redact(f"request to {hub} failed: {type(err).__name__}: {err}", token))
+            return RemoteError(redact(f"request to {hub} failed: {type(err).__name__}: {err}", [token]))
     if isinstance(exc, ValueError) and "metadata in README.md" in str(exc):
-        return HubRequestError(_redact(f"{hub} rejected README.md metadata: {exc}", token))
+        return HubRequestError(redact(f"{hub} rejected README.md metadata: {exc}", [token]))
     if isinstance(exc, (ValueError, KeyError, RuntimeError)):
-        return RemoteError(_redact(f"{hub} sent an unexpected answer: {type(exc).__name__}: {exc}", token))
-    return RemoteError(_redact(f"push to {hub} failed: {type(exc).__name__}: {exc}", token))
+        return RemoteError(redact(f"{hub} sent an unexpected answer: {type(exc).__name__}: {exc}", [token]))
+    return RemoteError(redact(f"push to {hub} failed: {type(exc).__name__}: {exc}", [token]))
 
 
 # --------------------------------------------------------------------------- push
@@ -426,7 +368,7 @@ def push_run(
         raise RunDirError(f"cannot read {run_dir} for the push: {exc}") from None
 
     failure: Exception
-    with _redacted_logs(secret):
+    with redacted_logs([secret]):
         try:
             api = HfApi(endpoint=url, token=secret, library_name="tfslm",
                         library_version=getattr(tfslm, "__version__", None))

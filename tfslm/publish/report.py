@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 import os
 from pathlib import Path
@@ -34,11 +33,10 @@ import numpy as np
 
 from tfslm.atomic import atomic_write_text
 from tfslm.errors import RunDirError
+from tfslm.run_dir import PLOTS_DIR, RunDir, read_json
 
 __all__ = ["write_report", "save_predictions", "read_history"]
 
-PLOTS_DIR = "plots"
-PREDICTIONS_DIR = "predictions"
 
 
 # ---------------------------------------------------------------- predictions
@@ -83,7 +81,7 @@ def save_predictions(run_dir, split: str, logits, y_true, labels, task=None) -> 
     writer.writerow(list(columns))
     for row in zip(*columns.values()):
         writer.writerow([_cell(v) for v in row])
-    path = Path(run_dir) / PREDICTIONS_DIR / f"{split}.csv"
+    path = RunDir(run_dir).predictions(split)
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(path, buffer.getvalue())
     return path
@@ -106,7 +104,7 @@ def _read_csv(path: Path) -> dict[str, list[str]]:
 
 def read_history(run_dir) -> dict[str, list[float]]:
     """``logs/history.csv`` as columns of floats (empty when the file is missing)."""
-    path = Path(run_dir) / "logs" / "history.csv"
+    path = RunDir(run_dir).history
     if not path.is_file():
         return {}
     out: dict[str, list[float]] = {}
@@ -235,15 +233,6 @@ def _save(fig, path: Path) -> Path:
 
 
 # ---------------------------------------------------------------- the report
-def _read_json(path: Path) -> dict:
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return {}
-    except ValueError as exc:
-        raise RunDirError(f"{path}: not valid JSON ({exc})") from None
-
-
 def _fmt(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4f}" if abs(value) < 10 else f"{value:.1f}"
@@ -266,13 +255,13 @@ def write_report(run_dir) -> dict[str, Path]:
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise RunDirError(f"{run_dir}: run directory not found; pass the directory `tfslm train` wrote")
-    metrics = _read_json(run_dir / "metrics.json")
+    metrics = read_json(RunDir(run_dir).metrics, required=False) or {}
     if not metrics:
         raise RunDirError(f"{run_dir}: no metrics.json; the run did not finish, so there is nothing to report")
-    labels = LabelSpace.load(run_dir / "labels.json")
+    labels = LabelSpace.load(RunDir(run_dir).labels)
     task = Task.load(run_dir)
     history = read_history(run_dir)
-    plots = run_dir / PLOTS_DIR
+    plots = RunDir(run_dir).plots
     paths: dict[str, Path] = {}
     monitor = metrics.get("monitor", "val_loss")
     best_epoch = metrics.get("best_epoch")
@@ -287,7 +276,7 @@ def write_report(run_dir) -> dict[str, Path]:
             val["confusion_matrix"], grid_names, plots / "confusion_matrix.png",
             f"Validation confusion matrix by {what}, normalised by true row",
         )
-    predictions_path = run_dir / PREDICTIONS_DIR / "validation.csv"
+    predictions_path = RunDir(run_dir).predictions("validation")
     predictions = _read_csv(predictions_path) if predictions_path.is_file() else {}
     step = task.score_step if (task.is_regression or task.problem_type == "ordinal") else None
     if "true_score" in predictions:
@@ -310,7 +299,7 @@ def write_report(run_dir) -> dict[str, Path]:
         fig.tight_layout()
         paths["targets"] = _save(fig, plots / "targets.png")
 
-    paths["report"] = run_dir / "report.md"
+    paths["report"] = RunDir(run_dir).report
     atomic_write_text(paths["report"], _markdown(run_dir, metrics, labels, task, history, paths))
     return paths
 

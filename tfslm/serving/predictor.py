@@ -13,21 +13,19 @@ Example:
 from __future__ import annotations
 
 import csv
-import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
-import yaml
 
 from tfslm.atomic import atomic_file, atomic_write_json
 from tfslm.config import Config, config_from_dict
 from tfslm.data.loading import clean_text, iter_table_batches, read_table
-from tfslm.errors import DataError, RunDirError
+from tfslm.errors import DataError, RunDirError, one_line
+from tfslm.run_dir import RunDir, read_yaml
 from tfslm.training.evaluation import evaluate_predictions, softmax
-from tfslm.data.labels import LabelSpace, canonical_label
+from tfslm.data.labels import LabelSpace
 
 __all__ = ["Predictor", "load_run_config", "predict_file", "evaluate_file", "OUTPUT_FORMATS"]
 
@@ -37,15 +35,12 @@ CHUNK_ROWS = 2048
 
 def load_run_config(run_dir: str | Path) -> Config:
     """The resolved config a run was trained with (``run_dir/config.yaml``)."""
-    path = Path(run_dir) / "config.yaml"
-    if not Path(run_dir).is_dir():
-        raise RunDirError(f"{run_dir}: run directory not found; pass the directory `tfslm train` wrote (e.g. runs/quickstart)")
-    if not path.is_file():
-        raise RunDirError(f"{path}: missing; {run_dir} is not a tfslm run directory")
+    run = RunDir(run_dir).require(finished=False)
+    values = read_yaml(run.config)
     try:
-        return config_from_dict(yaml.safe_load(path.read_text(encoding="utf-8")), check=False)
+        return config_from_dict(values, check=False)
     except Exception as exc:
-        raise RunDirError(f"{path}: unreadable ({' '.join(str(exc).split())[:200]})") from None
+        raise RunDirError(f"{run.config}: unreadable ({one_line(exc, 200)}); restore it or train the run again") from None
 
 
 @dataclass
@@ -64,17 +59,15 @@ class Predictor:
     def from_run(cls, run_dir: str | Path, *, batch_size: int = 32) -> "Predictor":
         """Load ``run_dir/model``, ``labels.json`` and ``config.yaml`` of a finished run."""
         from tfslm.backends.hf_tf import load_pretrained_dir
-        from tfslm.training.fit import is_finished_run
 
-        run_dir = Path(run_dir)
-        cfg = load_run_config(run_dir)
-        if not is_finished_run(run_dir):
-            raise RunDirError(f"{run_dir}: the run did not finish (no metrics.json); train it again before using it")
+        run = RunDir(run_dir).require(finished=False)
+        cfg = load_run_config(run.root)
+        run.require(finished=True, command="it")
         from tfslm.tasks.base import Task
 
-        labels = LabelSpace.load(run_dir / "labels.json")
-        task = Task.load(run_dir)
-        model, tokenizer = load_pretrained_dir(run_dir / "model")
+        labels = LabelSpace.load(run.labels)
+        task = Task.load(run.root)
+        model, tokenizer = load_pretrained_dir(run.model)
         stride = cfg.data.chunk_stride if getattr(cfg.data, "long_text", "truncate") == "chunk" else None
         return cls(model, tokenizer, labels, cfg.model.max_length, batch_size, task, stride)
 
@@ -296,7 +289,7 @@ def evaluate_file(run_dir: str | Path, data_path: str | Path, *, output_path: st
     metrics["file"] = str(data_path)
     if bad:
         metrics["skipped_rows"] = len(bad)
-    out = Path(output_path) if output_path else run_dir / "evaluations" / f"{data_path.stem}.json"
+    out = Path(output_path) if output_path else RunDir(run_dir).evaluation(data_path.stem)
     atomic_write_json(out, metrics)
     metrics["output"] = str(out)
     return metrics
