@@ -142,7 +142,7 @@ def test_truncate_export_of_the_same_model_is_unchanged(chunk_runs, tmp_path):
 @pytest.mark.parametrize("side", ["right", "left"])
 @pytest.mark.parametrize("stride", [1, STRIDE, 29])
 def test_in_graph_windows_equal_the_tokenizers_overflow(chunk_runs, side, stride):
-    from tfslm.serving.saved_model import _verify_windows, build_in_graph_tokenizer
+    from tfslm.serving.wordpiece_graph import build_in_graph_tokenizer, verify_windows as _verify_windows
     from tfslm.serving.predictor import Predictor
 
     tokenizer = Predictor.from_run(chunk_runs["classes"]).tokenizer

@@ -15,7 +15,7 @@ One straight path, each step a public function returning plain TF/Keras/datasets
 
 from tfslm import _env  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlow is imported)
 
-__version__ = "0.1.0"
+from tfslm._version import __version__  # noqa: E402
 
 from tfslm.config import Config, DataConfig, ModelConfig, TrainingConfig, load_config  # noqa: E402
 from tfslm.data.loading import TextData, load_data, read_table  # noqa: E402

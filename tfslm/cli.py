@@ -19,7 +19,7 @@ import traceback
 from typing import Sequence
 
 from tfslm import _env
-from tfslm import __version__
+from tfslm._version import __version__
 from tfslm.errors import RemoteError, UserError, one_line
 from tfslm.run_dir import RunDir
 

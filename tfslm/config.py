@@ -271,6 +271,22 @@ def _section_from_dict(name: str, cls: type, values: Any) -> Any:
 def validate(cfg: Config) -> Config:
     """Check ranges and cross-field rules; raise ConfigError naming the key."""
     d, m, t = cfg.data, cfg.model, cfg.training
+    _validate_data(d)
+    _validate_task(d, m)
+    _validate_model(m)
+    _validate_training(t)
+    _validate_speed(t)
+    _validate_scale_out(t)
+    if d.tfrecord_dir is not None:
+        _validate_tfrecords(d, t)
+    if cfg.hub.push and not cfg.hub.repo_id:
+        raise ConfigError("hub.repo_id: required when hub.push is true; give owner/name")
+    if cfg.run_name is not None and (not cfg.run_name or "/" in cfg.run_name or cfg.run_name in (".", "..")):
+        raise ConfigError(f"run_name: expected a plain directory name, got {cfg.run_name!r}")
+    return cfg
+
+
+def _validate_data(d: DataConfig) -> None:
     if not d.train_file and not d.tfrecord_dir:
         raise ConfigError(
             "data.train_file: required; give a CSV, TSV, JSON/JSONL or Parquet file "
@@ -293,8 +309,8 @@ def validate(cfg: Config) -> Config:
     except LookupError:
         raise ConfigError(f"data.encoding: unknown encoding {d.encoding!r}; use e.g. utf-8, latin-1, cp1252") from None
 
-    _validate_task(d, m)
 
+def _validate_model(m: ModelConfig) -> None:
     if bool(m.checkpoint) == bool(m.architecture):
         raise ConfigError(
             "model: set exactly one of model.checkpoint (a hub id or local directory to fine-tune) "
@@ -315,6 +331,8 @@ def validate(cfg: Config) -> Config:
     if not 0.0 <= m.dropout < 1.0:
         raise ConfigError(f"model.dropout: expected 0 <= dropout < 1, got {m.dropout}")
 
+
+def _validate_training(t: TrainingConfig) -> None:
     _positive("training.epochs", t.epochs)
     _positive("training.batch_size", t.batch_size)
     if not (t.learning_rate > 0 and math.isfinite(t.learning_rate)):
@@ -333,15 +351,6 @@ def validate(cfg: Config) -> Config:
         )
     if t.seed < 0:
         raise ConfigError(f"training.seed: expected a non-negative integer, got {t.seed}")
-    _validate_speed(t)
-    _validate_scale_out(t)
-    if d.tfrecord_dir is not None:
-        _validate_tfrecords(d, t)
-    if cfg.hub.push and not cfg.hub.repo_id:
-        raise ConfigError("hub.repo_id: required when hub.push is true; give owner/name")
-    if cfg.run_name is not None and (not cfg.run_name or "/" in cfg.run_name or cfg.run_name in (".", "..")):
-        raise ConfigError(f"run_name: expected a plain directory name, got {cfg.run_name!r}")
-    return cfg
 
 
 def _numbers(key: str, values: list) -> list[float]:
