@@ -92,3 +92,14 @@ def test_missing_and_invalid_files(tmp_path):
     scalar.write_text("just a string\n")
     with pytest.raises(ConfigError, match="expected a mapping"):
         load_config(scalar)
+
+
+def test_a_key_defined_twice_is_an_error_naming_both_lines(tmp_path):
+    path = tmp_path / "dup.yaml"
+    path.write_text("data:\n  train_file: a.csv\nmodel:\n  architecture: bert\ndata:\n  label_column: y\n")
+    with pytest.raises(ConfigError, match=r"'data' is defined twice \(lines 1 and 5\)"):
+        load_config(path)
+    nested = tmp_path / "nested.yaml"
+    nested.write_text("data:\n  train_file: a.csv\n  train_file: b.csv\nmodel:\n  architecture: bert\n")
+    with pytest.raises(ConfigError, match=r"'train_file' is defined twice \(lines 2 and 3\)"):
+        load_config(nested)

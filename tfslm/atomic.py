@@ -17,12 +17,34 @@ import json
 import os
 import shutil
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any, Iterator
 
 __all__ = ["atomic_write_text", "atomic_write_json", "atomic_file", "atomic_directory"]
 
 _RENAME_EXCHANGE = 2  # from <linux/fs.h>
+
+
+_UMASK_LOCK = threading.Lock()
+
+
+def _umask() -> int:
+    """The process umask (reading it means setting it; the lock keeps threads from seeing 0)."""
+    with _UMASK_LOCK:
+        mask = os.umask(0o077)
+        os.umask(mask)
+    return mask
+
+
+def _default_mode(directory: bool) -> int:
+    """The mode ``open``/``mkdir`` would give a new file or directory under the umask.
+
+    ``mkstemp``/``mkdtemp`` create 0600/0700 temporaries; an artefact renamed
+    into place must be readable by whoever could read a plain write (a TF
+    Serving process, a colleague), as with ``cp`` or ``save_pretrained``.
+    """
+    return (0o777 if directory else 0o666) & ~_umask()
 
 
 def _fsync_dir(path: Path) -> None:
@@ -47,7 +69,10 @@ def atomic_file(path: str | os.PathLike, mode: str = "w", encoding: str | None =
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    try:
+        os.fchmod(fd, _default_mode(directory=False))
+    finally:
+        os.close(fd)
     try:
         kwargs = {} if "b" in mode else {"encoding": encoding, "newline": ""}
         with open(tmp_name, mode, **kwargs) as handle:
@@ -101,6 +126,7 @@ def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
+        os.chmod(tmp, _default_mode(directory=True))
         yield tmp
         _fsync_dir(tmp)
         if path.exists():

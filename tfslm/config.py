@@ -519,6 +519,35 @@ def apply_overrides(values: dict[str, Any], overrides: Iterable[str]) -> dict[st
     return values
 
 
+class _DuplicateKeyError(yaml.YAMLError):
+    pass
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, but a key defined twice in one mapping is an error.
+
+    Plain YAML keeps the last value, so a second ``data:`` section would
+    silently replace the first and the error would blame a key it lacks.
+    """
+
+    def construct_mapping(self, node, deep=False):
+        seen: dict = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            line = key_node.start_mark.line + 1
+            try:
+                hash(key)
+            except TypeError:  # the base loader reports unhashable keys itself
+                continue
+            if key in seen:
+                where = f"{seen[key]} and {line}"
+                raise _DuplicateKeyError(
+                    f"key {key!r} is defined twice (lines {where}); keep one and merge the other into it"
+                )
+            seen[key] = line
+        return super().construct_mapping(node, deep=deep)
+
+
 def load_config(path: str | os.PathLike, overrides: Iterable[str] = ()) -> Config:
     """Read a YAML config, apply ``--set`` style overrides, validate, and return a :class:`Config`.
 
@@ -539,7 +568,9 @@ def load_config(path: str | os.PathLike, overrides: Iterable[str] = ()) -> Confi
     except UnicodeDecodeError as exc:
         raise ConfigError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); save it as UTF-8") from None
     try:
-        values = yaml.safe_load(text)
+        values = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader subclass)
+    except _DuplicateKeyError as exc:
+        raise ConfigError(f"{path}: {exc}") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: invalid YAML: {one_line(exc)}") from None
     if values is None:
