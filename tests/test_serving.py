@@ -126,7 +126,7 @@ def test_push_over_http_and_failures_lose_nothing(served_run, hub_server, tmp_pa
     hub_server.fail(500)
     failed = _cli("push", run_dir, "--repo-id", "tester/essays", **env)
     last = failed.stderr.strip().splitlines()[-1]
-    assert failed.returncode == 1 and last.startswith("tfslm: remote error:") and hub_server.url in last and "HTTP 500" in last
+    assert failed.returncode == 1 and last.startswith("tfslm: error: remote:") and hub_server.url in last and "HTTP 500" in last
     assert "Traceback" not in failed.stderr and TOKEN not in failed.stderr + failed.stdout
     wrong = _cli("push", run_dir, "--repo-id", "tester/essays", **{**env, "HF_TOKEN": "hf_wrong_token_0000"})
     assert wrong.returncode == 2 and "hf_wrong_token_0000" not in wrong.stderr

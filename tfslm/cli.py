@@ -65,7 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=32)
     p = sub.add_parser("export", parents=[common], help="write a run's SavedModel (raw-text and token-id signatures)")
     p.add_argument("run_dir", help="a run directory written by `tfslm train`")
-    p.add_argument("--output", help="SavedModel directory (default RUN_DIR/saved_model)")
+    p.add_argument("--output", help="SavedModel directory (default RUN_DIR/saved_model); never inside the run's other files")
+    p.add_argument("--overwrite", action="store_true", help="replace a non-empty --output directory that tfslm did not write")
 
     p = sub.add_parser("report", parents=[common], help="(re)write a run's report.md and plots/ from its files")
     p.add_argument("run_dir", help="a run directory written by `tfslm train`")
@@ -147,16 +148,12 @@ def _cmd_predict(args) -> int:
 
 
 def _cmd_export(args) -> int:
-    from tfslm.serving.saved_model import export_saved_model
-    from tfslm.serving.predictor import Predictor
+    from tfslm.serving.saved_model import export_run
 
-    predictor = Predictor.from_run(args.run_dir)
-    output = args.output or str(RunDir(args.run_dir).saved_model)
-    info = export_saved_model(predictor.model, predictor.tokenizer, list(predictor.labels.names), predictor.max_length, output,
-                              task=predictor.task, labels=predictor.labels, chunk_stride=predictor.chunk_stride)
+    info = export_run(args.run_dir, args.output, overwrite=args.overwrite)
     if info.get("note"):
         print(f"note: {info['note']}")
-    print(f"SavedModel written to {output} (signatures: {', '.join(info['signatures'])})")
+    print(f"SavedModel written to {info['path']} (signatures: {', '.join(info['signatures'])})")
     return 0
 
 
@@ -225,7 +222,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except RemoteError as exc:
         if debug:
             traceback.print_exc()
-        print(f"tfslm: remote error: {one_line(exc)}", file=sys.stderr)
+        print(f"tfslm: error: remote: {one_line(exc)}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("tfslm: interrupted", file=sys.stderr)
@@ -233,7 +230,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # a bug, not a user mistake: say so, keep it to one line
         if debug:
             traceback.print_exc()
-        print(f"tfslm: internal error: {type(exc).__name__}: {one_line(exc)} (rerun with --debug for the traceback)", file=sys.stderr)
+        print(f"tfslm: error: internal: {type(exc).__name__}: {one_line(exc)} (rerun with --debug for the traceback)", file=sys.stderr)
         return 1
 
 if __name__ == "__main__":

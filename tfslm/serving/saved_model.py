@@ -65,7 +65,7 @@ from tfslm.serving.wordpiece_graph import (
     verify_windows,
 )
 
-__all__ = ["export_saved_model", "build_in_graph_tokenizer", "UnsupportedTokenizerError"]
+__all__ = ["export_saved_model", "export_run", "build_in_graph_tokenizer", "UnsupportedTokenizerError"]
 
 
 def _tf():
@@ -333,3 +333,29 @@ def export_saved_model(
             encoding="utf-8",
         )
     return info
+
+
+def export_run(run_dir: str | os.PathLike, output: str | os.PathLike | None = None, *, overwrite: bool = False) -> dict[str, Any]:
+    """Export a finished run's SavedModel (``tfslm export``); return :func:`export_saved_model`'s info.
+
+    The destination is checked before the model is loaded: the run's own
+    ``saved_model/`` (the default) or another SavedModel tfslm wrote is
+    replaced atomically; a non-empty directory tfslm did not write needs
+    ``overwrite``; the run's other files are never a destination.
+
+    Example:
+        >>> export_run("runs/quickstart", "/srv/models/reviews/1")["signatures"]   # doctest: +SKIP
+        ['serving_default', 'serve_tokens', 'tokenize']
+    """
+    from tfslm.destinations import check_output_dir
+    from tfslm.run_dir import SAVED_MODEL_DIR, RunDir
+    from tfslm.serving.predictor import Predictor
+
+    run = RunDir(run_dir).require(command="`tfslm export`")
+    output = Path(output) if output is not None else run.saved_model
+    check_output_dir(output, overwrite=overwrite, run_dir=run.root, allowed_in_run=(SAVED_MODEL_DIR,))
+    predictor = Predictor.from_run(run.root)
+    return export_saved_model(
+        predictor.model, predictor.tokenizer, list(predictor.labels.names), predictor.max_length, output,
+        task=predictor.task, labels=predictor.labels, chunk_stride=predictor.chunk_stride,
+    )
