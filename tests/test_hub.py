@@ -373,3 +373,10 @@ def test_no_token_written_anywhere(hub_server: HubServer, run_dir: Path, tmp_pat
         if path.is_file():
             assert TOKEN.encode() not in path.read_bytes(), path
     assert not os.environ.get("HF_TOKEN")
+
+
+def test_an_unfinished_run_is_refused_before_any_request(hub_server: HubServer, run_dir: Path) -> None:
+    (run_dir / "metrics.json").unlink()
+    with pytest.raises(RunDirError, match="did not finish .*rerun the same `tfslm train`"):
+        push_run(run_dir, REPO, token=TOKEN, endpoint=hub_server.url)
+    assert hub_server.requests == []

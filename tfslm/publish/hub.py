@@ -41,7 +41,7 @@ from urllib.parse import urlsplit
 
 from tfslm.errors import ConfigError, RemoteError, RunDirError, UserError
 from tfslm.publish.secrets import redact, redacted_logs
-from tfslm.run_dir import MODEL_DIR, RUN_FILES, SAVED_MODEL_DIR
+from tfslm.run_dir import METRICS_FILE, MODEL_DIR, RUN_FILES, SAVED_MODEL_DIR, RunDir
 
 __all__ = ["push_run", "collect_run_files", "HubAuthError", "HubRequestError", "DEFAULT_ENDPOINT"]
 
@@ -93,6 +93,11 @@ def collect_run_files(run_dir: str | os.PathLike) -> dict[str, Path]:
         files[path.relative_to(model).as_posix()] = path
     if not files:
         raise RunDirError(f"{model} is empty: re-run training so the model is saved, then push again")
+    if not RunDir(run).is_finished():
+        raise RunDirError(
+            f"{run}: the run did not finish (no {METRICS_FILE}), so its model may not be the best epoch's; "
+            "rerun the same `tfslm train` command to resume it, then push"
+        )
     for name in RUN_FILES:
         path = run / name
         if path.is_file():
