@@ -103,3 +103,15 @@ def test_a_key_defined_twice_is_an_error_naming_both_lines(tmp_path):
     nested.write_text("data:\n  train_file: a.csv\n  train_file: b.csv\nmodel:\n  architecture: bert\n")
     with pytest.raises(ConfigError, match=r"'train_file' is defined twice \(lines 2 and 3\)"):
         load_config(nested)
+
+
+def test_quiet_misconfigurations_are_caught():
+    base = {"data": {"train_file": "t.csv"}, "model": {"architecture": "bert"}}
+    bad_step = {**base, "data": {"train_file": "t.csv", "score_range": [0, 1000], "score_step": 30}, "model": {"architecture": "bert", "problem_type": "regression"}}
+    with pytest.raises(ConfigError, match=r"data.score_step: 30 does not divide data.score_range 0..1000 .*e.g. 25"):
+        config_from_dict(bad_step)
+    good_step = {**bad_step, "data": {**bad_step["data"], "score_step": 40}}
+    assert config_from_dict(good_step).data.score_step == 40
+    same = {**base, "data": {"train_file": "t.csv", "validation_file": "./t.csv"}}
+    with pytest.raises(ConfigError, match="data.validation_file: .* is data.train_file too"):
+        config_from_dict(same)

@@ -273,6 +273,7 @@ def validate(cfg: Config) -> Config:
     d, m, t = cfg.data, cfg.model, cfg.training
     _validate_data(d)
     _validate_task(d, m)
+    _validate_score_grid(d)
     _validate_model(m)
     _validate_training(t)
     _validate_speed(t)
@@ -304,10 +305,31 @@ def _validate_data(d: DataConfig) -> None:
             raise ConfigError(f"data.labels: duplicate label names {dupes}; list each label once")
     if not d.text_column or not d.label_column:
         raise ConfigError("data.text_column and data.label_column: expected non-empty column names")
+    if d.validation_file and d.train_file and _same_file(d.validation_file, d.train_file):
+        raise ConfigError(
+            f"data.validation_file: {d.validation_file} is data.train_file too, so validation would score rows the model "
+            "trained on; give a separate file, or leave validation_file out to split off data.validation_split"
+        )
     try:
         "".encode(d.encoding)
     except LookupError:
         raise ConfigError(f"data.encoding: unknown encoding {d.encoding!r}; use e.g. utf-8, latin-1, cp1252") from None
+
+
+def _validate_score_grid(d: DataConfig) -> None:
+    """A score grid must run from the low end to the high end of the range in whole steps."""
+    if d.score_step is None or d.score_range is None:
+        return
+    low, high = d.score_range
+    steps = (high - low) / d.score_step
+    if abs(steps - round(steps)) > 1e-6:
+        span = high - low
+        divides = [s for s in (1, 2, 4, 5, 10, 20, 25, 40, 50, 100) if s <= d.score_step and abs(span / s - round(span / s)) < 1e-9]
+        hint = f", e.g. {divides[-1]}" if divides else ""
+        raise ConfigError(
+            f"data.score_step: {d.score_step:g} does not divide data.score_range {_number_to_text(low)}..{_number_to_text(high)} "
+            f"({steps:.3g} steps), so the grid would miss the top score; use a step that divides {_number_to_text(span)}{hint}"
+        )
 
 
 def _validate_model(m: ModelConfig) -> None:
@@ -583,6 +605,14 @@ def load_config(path: str | os.PathLike, overrides: Iterable[str] = ()) -> Confi
         return config_from_dict(values)
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}") from None
+
+
+def _same_file(a: str, b: str) -> bool:
+    pa, pb = resolve_path(str(a)), resolve_path(str(b))
+    try:
+        return pa.resolve() == pb.resolve() or (pa.exists() and pb.exists() and os.path.samefile(pa, pb))
+    except OSError:
+        return False
 
 
 def resolve_path(name: str) -> Path:
