@@ -96,3 +96,21 @@ def test_file_destinations(tmp_path):
         check_output_file(existing, overwrite=False)
     assert check_output_file(existing, overwrite=True) == existing.resolve()
     assert check_output_file(run / "evaluations" / "x.json", overwrite=False, run_dir=run, allowed_in_run=("evaluations",))
+
+
+def test_full_or_read_only_destinations_are_named_in_one_line():
+    import errno
+
+    from tfslm.cli import storage_problem
+
+    full = OSError(errno.ENOSPC, "No space left on device", "/data/runs/x/model/tf_model.h5")
+    assert storage_problem(full).startswith("/data/runs/x/model/tf_model.h5: no space left; free space there")
+    try:
+        try:
+            raise OSError(errno.EROFS, "Read-only file system", "/ro/run")
+        except OSError as inner:
+            raise RuntimeError("Unable to create file (unable to open file)") from inner
+    except RuntimeError as wrapped:
+        assert storage_problem(wrapped).startswith("/ro/run: read-only file system; make it writable")
+    assert "no space left" in storage_problem(RuntimeError("Can't write data (file write failed: errno = 28, No space left on device)"))
+    assert storage_problem(ValueError("bad value")) is None
