@@ -56,7 +56,7 @@ def pool_windows(logits: np.ndarray, doc_index: np.ndarray, num_docs: int, task=
     Regression: the mean of the outputs (scaled scores). Classes: the mean of
     the window probabilities, returned as log-probabilities.
     """
-    from tfslm.training.evaluation import softmax
+    from tfslm.tasks.metrics import softmax
 
     logits = np.asarray(logits, dtype=np.float64)
     doc_index = np.asarray(doc_index, dtype=np.int64)

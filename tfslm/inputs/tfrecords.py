@@ -139,7 +139,7 @@ def prepare(cfg, output: str | None = None, *, shards: int = DEFAULT_SHARDS, ove
     from tfslm import __version__
     from tfslm.inputs.bucketing import bucket_boundaries, tokenize_cached, tokenizer_fingerprint, _round_up
     from tfslm.data.loading import load_data
-    from tfslm.backends.hf_tf import build_tokenizer
+    from tfslm.backends import get_backend
     from tfslm.tasks.base import Task
 
     output = output or cfg.data.tfrecord_dir
@@ -156,7 +156,7 @@ def prepare(cfg, output: str | None = None, *, shards: int = DEFAULT_SHARDS, ove
 
     task = Task.from_config(cfg)
     data = load_data(cfg.data, seed=cfg.training.seed, task=task)
-    tokenizer = build_tokenizer(cfg.model, train_texts=data["train"]["text"])
+    tokenizer = get_backend().build_tokenizer(cfg.model, train_texts=data["train"]["text"])
     max_length = cfg.model.max_length
     tokenized = {s: tokenize_cached(data[s], tokenizer, max_length) for s in SPLITS if s in data}
     edges = bucket_boundaries(tokenized["train"].lengths, max_length, batch_size=cfg.training.batch_size)
@@ -455,18 +455,18 @@ def _check_config(cfg, info: dict[str, Any], directory: str) -> None:
 def _load_tokenizer(path: str, key: str):
     import tensorflow as tf
 
-    from tfslm.backends.hf_tf import _transformers
+    from tfslm.backends import get_backend
 
-    auto = _transformers().AutoTokenizer
+    backend = get_backend()
     try:
         if not _is_remote(path):
-            return auto.from_pretrained(path)
+            return backend.load_tokenizer(path)
         # transformers reads local files only: copy the few tokenizer files over.
         local = tempfile.mkdtemp(prefix="tfslm-tokenizer-")
         try:
             for name in tf.io.gfile.listdir(path):
                 tf.io.gfile.copy(posixpath.join(path, name), os.path.join(local, name.rstrip("/")), overwrite=True)
-            return auto.from_pretrained(local)
+            return backend.load_tokenizer(local)
         finally:
             shutil.rmtree(local, ignore_errors=True)
     except (OSError, ValueError, TypeError, tf.errors.OpError) as exc:
