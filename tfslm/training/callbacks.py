@@ -23,7 +23,7 @@ from tfslm.training.evaluation import evaluate_model
 from tfslm.data.labels import LabelSpace
 from tfslm.training.backup import TrainingBackup, has_backup
 
-__all__ = ["ValidationMetrics", "EarlyStoppingWithTieBreak", "TrainingBackup", "default_callbacks", "resolve_monitor"]
+__all__ = ["ValidationMetrics", "EarlyStoppingWithTieBreak", "TrainingBackup", "default_callbacks", "resolve_monitor", "find_callback"]
 
 _LOWER_IS_BETTER = ("loss", "mae", "rmse", "error")
 
@@ -155,3 +155,16 @@ def default_callbacks(
         tf.keras.callbacks.TensorBoard(log_dir=os.fspath(tensorboard_dir), write_graph=False, profile_batch=0),
     ]
     return callbacks
+
+
+def find_callback(callbacks, kind):
+    """The first callback in ``callbacks`` that is a ``kind``; a ValueError naming the kinds present if none is.
+
+    Example:
+        >>> early_stopping = find_callback(default_callbacks(...), EarlyStoppingWithTieBreak)   # doctest: +SKIP
+    """
+    for callback in callbacks:
+        if isinstance(callback, kind):
+            return callback
+    present = ", ".join(type(c).__name__ for c in callbacks) or "none"
+    raise ValueError(f"callbacks: no {kind.__name__} among them (got {present}); add one, e.g. with tfslm.default_callbacks")
