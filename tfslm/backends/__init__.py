@@ -59,7 +59,10 @@ def get_backend(name: str = DEFAULT_BACKEND) -> Backend:
         return backend
     factory = _REGISTRY.get(name)
     if factory is None:
-        raise ValueError(f"backend: unknown {name!r}; registered backends: {', '.join(available_backends())}")
+        raise ValueError(
+            f"backend: unknown {name!r}; registered backends: {', '.join(available_backends())}; "
+            "use one of them, or register_backend(name, factory) first"
+        )
     if isinstance(factory, str):
         module_name, _, attr = factory.partition(":")
         factory = getattr(importlib.import_module(module_name), attr)

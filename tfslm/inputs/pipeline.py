@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
+from tfslm.config import INPUT_PIPELINES, LONG_TEXT_POLICIES
 from tfslm.data.loading import TextData, tokenize
 from tfslm.inputs.bucketing import bucketed_inputs
 from tfslm.inputs.chunking import chunked_inputs
@@ -32,8 +33,6 @@ from tfslm.inputs.input_data import InputData, InputStatistics, steps_per_epoch_
 
 __all__ = ["build_inputs", "build_inputs_from_config", "to_tf_datasets", "to_tf_dataset", "prepare_tf_dataset_inputs", "INPUT_PATHS"]
 
-INPUT_PIPELINES = ("bucketed", "prepare_tf_dataset")
-LONG_TEXT = ("truncate", "chunk")
 INPUT_PATHS = ("bucketed", "prepare_tf_dataset", "prepare_tf_dataset (windows)", "tfrecords")
 
 
@@ -108,7 +107,7 @@ def build_inputs(
     """
     from tfslm.inputs.tfrecord_reader import PreparedData, tfrecord_inputs
 
-    if long_text not in LONG_TEXT:
+    if long_text not in LONG_TEXT_POLICIES:
         raise ValueError(f"long_text: got {long_text!r}, expected truncate or chunk")
     if input_pipeline not in INPUT_PIPELINES:
         raise ValueError(f"input_pipeline: got {input_pipeline!r}, expected bucketed or prepare_tf_dataset")
