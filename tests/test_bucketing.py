@@ -49,17 +49,22 @@ def _epoch(ds):
     return rows, shapes
 
 
-def _datasets(tiny, **kw):
-    from tfslm.inputs.bucketing import bucketed_datasets
+def _inputs(tiny, **kw):
+    from tfslm.inputs.bucketing import bucketed_inputs
 
     data, tokenizer = tiny
     kw.setdefault("seed", 7)
-    return bucketed_datasets(data, None, tokenizer, batch_size=BATCH, max_length=MAX_LENGTH, **kw)
+    return bucketed_inputs(data, None, tokenizer, batch_size=BATCH, max_length=MAX_LENGTH, **kw)
+
+
+def _datasets(tiny, **kw):
+    return _inputs(tiny, **kw).as_tuple()
 
 
 def test_every_row_exactly_once_per_epoch_with_labels(tiny):
     data, tokenizer = tiny
-    train_ds, val_ds = _datasets(tiny)
+    inputs = _inputs(tiny)
+    train_ds = inputs.train
     expected = sorted(_expected(data, tokenizer, "train"))
     orders = []
     for _ in range(2):  # reshuffled each epoch, never a row lost or repeated
@@ -67,10 +72,10 @@ def test_every_row_exactly_once_per_epoch_with_labels(tiny):
         assert sorted(rows) == expected
         orders.append(rows)
         for batch, length in shapes:
-            assert batch <= BATCH and (length % 8 == 0 or length == train_ds.bucket_spec.edges[-1])
+            assert batch <= BATCH and (length % 8 == 0 or length == inputs.statistics.bucket_edges[-1])
     assert orders[0] != orders[1]
     assert len(train_ds) == len(shapes)
-    stats = train_ds.padding_stats
+    stats = inputs.statistics.padding["train"]
     assert stats["rows"] == data["train"].num_rows and stats["batches"] == len(shapes)
     # Batches are near-homogeneous: far less padding than one bucket would give.
     lengths = np.array([len(ids) for ids, _ in expected])
@@ -79,27 +84,28 @@ def test_every_row_exactly_once_per_epoch_with_labels(tiny):
 
 
 def test_padding_stats_are_those_of_the_first_epoch(tiny):
-    train_ds, _ = _datasets(tiny)
+    inputs = _inputs(tiny)
     real = padded = 0
-    for features, _ in train_ds:
+    for features, _ in inputs.train:
         mask = features["attention_mask"].numpy()
         real, padded = real + int(mask.sum()), padded + mask.size
-    assert train_ds.padding_stats["real_tokens"] == real
-    assert train_ds.padding_stats["padded_tokens"] == padded
+    assert inputs.statistics.padding["train"]["real_tokens"] == real
+    assert inputs.statistics.padding["train"]["padded_tokens"] == padded
 
 
 def test_validation_keeps_every_row_in_order(tiny):
     data, tokenizer = tiny
-    _, val_ds = _datasets(tiny, static_shapes=True)
-    rows, shapes = _epoch(val_ds)
+    inputs = _inputs(tiny, static_shapes=True)
+    rows, shapes = _epoch(inputs.validation)
     assert rows == _expected(data, tokenizer, "validation")
-    assert all(length in val_ds.bucket_spec.edges for _, length in shapes)
+    assert all(length in inputs.statistics.bucket_edges for _, length in shapes)
 
 
 def test_static_shapes_yield_only_declared_shapes(tiny):
     data, tokenizer = tiny
-    train_ds, _ = _datasets(tiny, static_shapes=True)
-    edges = train_ds.bucket_spec.edges
+    inputs = _inputs(tiny, static_shapes=True)
+    train_ds = inputs.train
+    edges = inputs.statistics.bucket_edges
     assert all(e % 8 == 0 or e == MAX_LENGTH for e in edges)
     declared = {(BATCH, e) for e in edges}
     seen = set()
@@ -110,7 +116,7 @@ def test_static_shapes_yield_only_declared_shapes(tiny):
         assert not Counter(rows) - Counter(_expected(data, tokenizer, "train"))
         assert data["train"].num_rows - len(rows) < BATCH
     assert seen <= declared
-    assert train_ds.padding_stats["distinct_shapes"] <= len(edges)
+    assert inputs.statistics.padding["train"]["distinct_shapes"] <= len(edges)
     assert train_ds.element_spec[0]["input_ids"].shape[0] == BATCH
 
 
@@ -146,7 +152,7 @@ def test_bucket_boundaries_follow_the_lengths():
 
 
 def test_token_cache_reused_and_invalidated(tmp_path):
-    from tfslm.inputs.bucketing import tokenize_cached
+    from tfslm.inputs.token_cache import tokenize_cached
     from tfslm.config import DataConfig
     from tfslm.data.loading import load_data
     from tfslm.backends.hf_tf import train_wordpiece_tokenizer

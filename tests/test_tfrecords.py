@@ -82,7 +82,7 @@ def _unpad(ds):
 
 
 def test_rows_read_back_exactly(prepared, expected):
-    from tfslm.inputs.bucketing import tokenizer_fingerprint
+    from tfslm.inputs.token_cache import tokenizer_fingerprint
     from tfslm.inputs.tfrecords import load_prepared, read_examples, tfrecord_dataset
 
     _, _, directory = prepared

@@ -7,6 +7,8 @@ One straight path, each step a public function returning plain TF/Keras/datasets
     data = tfslm.load_data(cfg.data)                       # DatasetDict + LabelSpace
     model, tokenizer = tfslm.build_model(cfg.model, data.labels, train_texts=data["train"]["text"])
     train_ds, val_ds = tfslm.to_tf_datasets(data, model, tokenizer, batch_size=16)
+    # or inputs = tfslm.build_inputs(data, model, tokenizer, batch_size=16): the datasets with
+    # steps per epoch, padding statistics and (long_text="chunk") the window-to-document index
     tfslm.compile_model(model, cfg.training, steps_per_epoch=len(train_ds))
     # several devices: dist = tfslm.resolve_strategy(cfg.training) first; build and compile under dist.scope()
     model.fit(train_ds, validation_data=val_ds, epochs=3,
@@ -29,11 +31,17 @@ _LAZY = {
     "build_model": ("backends.hf_tf", "build_model"),
     "save_pretrained": ("backends.hf_tf", "save_pretrained"),
     "text_classification_pipeline": ("backends.hf_tf", "text_classification_pipeline"),
+    "get_backend": ("backends", "get_backend"),
+    "Backend": ("backends.base", "Backend"),
+    "build_inputs": ("inputs.pipeline", "build_inputs"),
+    "InputData": ("inputs.input_data", "InputData"),
+    "InputStatistics": ("inputs.input_data", "InputStatistics"),
     "to_tf_datasets": ("inputs.pipeline", "to_tf_datasets"),
     "to_tf_dataset": ("inputs.pipeline", "to_tf_dataset"),
-    "prepare_tfrecords": ("inputs.tfrecords", "prepare"),
-    "load_prepared": ("inputs.tfrecords", "load_prepared"),
-    "tfrecord_dataset": ("inputs.tfrecords", "tfrecord_dataset"),
+    "prepare_tfrecords": ("inputs.tfrecord_writer", "prepare"),
+    "load_prepared": ("inputs.tfrecord_reader", "load_prepared"),
+    "PreparedData": ("inputs.tfrecord_reader", "PreparedData"),
+    "tfrecord_dataset": ("inputs.tfrecord_reader", "tfrecord_dataset"),
     "compile_model": ("training.optimizer", "compile_model"),
     "create_optimizer_for": ("training.optimizer", "create_optimizer_for"),
     "default_callbacks": ("training.callbacks", "default_callbacks"),

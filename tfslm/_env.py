@@ -50,10 +50,12 @@ def quiet_native_stderr(enabled: bool = True):
 
 
 def import_tensorflow(quiet: bool = True):
-    """Import TensorFlow (and transformers) with the start-up logs silenced."""
+    """Import TensorFlow (and the model backend's libraries) with the start-up logs silenced."""
     with quiet_native_stderr(quiet and "tensorflow" not in sys.modules):
         import tensorflow as tf
 
         tf.config.list_physical_devices()  # triggers the CUDA probe while quiet
-        import transformers  # noqa: F401
+        from tfslm.backends import get_backend
+
+        get_backend().import_libraries()
     return tf

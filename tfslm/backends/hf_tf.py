@@ -1,9 +1,18 @@
-"""Build, load and save ``TFAutoModelForSequenceClassification`` models and their tokenizers.
+"""The ``transformers`` backend: Hugging Face's TF sequence classifiers on tf-keras.
 
-The one module that imports transformers' model classes (frozen at 4.x). It
-loads any checkpoint with a TensorFlow class from a hub id or a local
-directory, reads PyTorch-saved safetensors **without PyTorch**, and builds
-small models from scratch with a WordPiece tokenizer trained on the texts.
+The one module that imports ``transformers`` (its TF classes are frozen at
+4.x) and the one that touches tf-keras private state (the
+``keras_internals`` section at the end says why each access is needed).
+It loads any checkpoint with a TensorFlow class from a hub id or a local
+directory, reads PyTorch-saved safetensors **without PyTorch**, builds
+small models from scratch with a WordPiece tokenizer trained on the texts
+(:mod:`tfslm.backends.wordpiece`), and gives the rest of tfslm what
+:class:`~tfslm.backends.base.Backend` names: feature names, one forward
+function, the optimizer, the float32 copy, ``prepare_tf_dataset``.
+
+The module-level functions are the public API (``tfslm.build_model``,
+``tfslm.save_pretrained``, ...); :class:`HFTFBackend` (``get_backend()``)
+delegates to them by name, so patching one here patches both.
 
 Example:
     >>> model, tokenizer = build_model(cfg.model, data.labels, train_texts=data["train"]["text"])  # doctest: +SKIP
@@ -13,11 +22,12 @@ from __future__ import annotations
 
 import json
 import os
-from collections import Counter
+import weakref
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
 from tfslm.atomic import atomic_directory
+from tfslm.backends.wordpiece import SPECIAL_TOKENS, wordpiece_tokenizer_object, wordpiece_vocabulary  # noqa: F401 (re-exported)
 from tfslm.config import ModelConfig
 from tfslm.errors import ModelError
 from tfslm.data.labels import LabelSpace
@@ -33,9 +43,19 @@ __all__ = [
     "save_pretrained",
     "max_length_limit",
     "text_classification_pipeline",
+    "load_tokenizer",
+    "input_names",
+    "logits_of",
+    "forward_fn",
+    "ensure_built",
+    "prepare_tf_dataset",
+    "create_optimizer",
+    "float32_copy",
+    "import_libraries",
+    "keras_internals",
+    "HFTFBackend",
 ]
 
-SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 # Models whose position table reserves slots for the padding offset.
 _POSITION_OFFSET_TYPES = {"roberta": 2, "xlm-roberta": 2, "camembert": 2, "longformer": 2}
 
@@ -247,35 +267,6 @@ def _load_safetensors_without_torch(path: Path, config: Any):
 
 
 # ---------------------------------------------------------------- from scratch
-def wordpiece_vocabulary(words: "Counter[str]", vocab_size: int, alphabet: Iterable[str] = ()) -> list[str]:
-    """A WordPiece vocabulary chosen deterministically from word counts.
-
-    Why not ``tokenizers.trainers.WordPieceTrainer``: it breaks ties between
-    equally frequent merges in hash-map order, which Rust randomises per
-    process, so the same texts gave different vocabularies (and so different
-    models) from run to run. Here every character (and its ``##`` form) is in,
-    then whole words, word-initial prefixes and ``##`` suffixes fill the rest,
-    ranked by the tokens they save (count x (length - 1)), ties by the piece.
-
-    Example:
-        >>> wordpiece_vocabulary(Counter({"running": 3, "jumping": 2}), 40)[:7]
-        ['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]', 'g', 'i']
-    """
-    chars = sorted(set(alphabet) | {c for word in words for c in word})
-    vocab = SPECIAL_TOKENS + chars + ["##" + c for c in chars]
-    taken = set(vocab)
-    saved: Counter = Counter()
-    for word, count in words.items():
-        for end in range(2, min(len(word), 16) + 1):  # the word itself and its prefixes
-            saved[word[:end]] += count * (end - 1)
-        for start in range(1, len(word) - 1):  # "##" suffixes of 2..8 characters
-            piece = word[start:]
-            if 2 <= len(piece) <= 8:
-                saved["##" + piece] += count * (len(piece) - 1)
-    ranked = sorted((p for p in saved if p not in taken), key=lambda p: (-saved[p], p))
-    return vocab + ranked[: max(0, vocab_size - len(vocab))]
-
-
 def train_wordpiece_tokenizer(
     texts: Iterable[str],
     *,
@@ -288,33 +279,17 @@ def train_wordpiece_tokenizer(
 
     BERT's normaliser (lower-casing and accent stripping when ``lowercase``)
     and pre-tokeniser come from the ``tokenizers`` library; the vocabulary is
-    chosen by :func:`wordpiece_vocabulary`, the same for the same texts on every run.
+    chosen by :func:`~tfslm.backends.wordpiece.wordpiece_vocabulary`, the same
+    for the same texts on every run (:mod:`tfslm.backends.wordpiece` builds the
+    ``tokenizers`` object; only the wrapping class is transformers').
 
     Example:
         >>> tok = train_wordpiece_tokenizer(["a small corpus", "of texts"], vocab_size=300)
         >>> tok("a small text")["input_ids"][0] == tok.cls_token_id
         True
     """
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
-
     transformers = _transformers()
-    normalizer = normalizers.BertNormalizer(lowercase=lowercase, strip_accents=lowercase, clean_text=True, handle_chinese_chars=True)
-    pre_tokenizer = pre_tokenizers.BertPreTokenizer()
-    words: Counter = Counter()
-    for text in texts:
-        words.update(w for w, _ in pre_tokenizer.pre_tokenize_str(normalizer.normalize_str(text)))
-    # Every printable ASCII character is in the vocabulary, so punctuation or a
-    # digit missing from the training texts never becomes [UNK] at prediction time.
-    alphabet = [chr(c) for c in range(33, 127) if not (lowercase and chr(c).isupper())]
-    vocab = wordpiece_vocabulary(words, vocab_size, alphabet)
-    backend = Tokenizer(models.WordPiece({t: i for i, t in enumerate(vocab)}, unk_token="[UNK]"))
-    backend.normalizer = normalizer
-    backend.pre_tokenizer = pre_tokenizer
-    cls_id, sep_id = backend.token_to_id("[CLS]"), backend.token_to_id("[SEP]")
-    backend.post_processor = processors.TemplateProcessing(
-        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1", special_tokens=[("[CLS]", cls_id), ("[SEP]", sep_id)]
-    )
-    backend.decoder = decoders.WordPiece()
+    backend = wordpiece_tokenizer_object(texts, vocab_size=vocab_size, lowercase=lowercase)
     return transformers.BertTokenizerFast(
         tokenizer_object=backend,
         do_lower_case=lowercase,
@@ -425,3 +400,306 @@ def text_classification_pipeline(model_dir: str | os.PathLike, **kwargs):
     transformers = _transformers()
     kwargs.setdefault("dtype", None)
     return transformers.pipeline("text-classification", model=os.fspath(model_dir), framework="tf", **kwargs)
+
+
+def load_tokenizer(path: str | os.PathLike):
+    """The tokenizer saved in a local directory (``AutoTokenizer.from_pretrained``)."""
+    return _transformers().AutoTokenizer.from_pretrained(path)
+
+
+def import_libraries() -> None:
+    """Import transformers now (after TensorFlow), e.g. while native start-up logs are silenced."""
+    import transformers  # noqa: F401
+
+
+# ---------------------------------------------------------------- feeding and calling
+def input_names(model, tokenizer=None) -> list[str]:
+    """The features ``model`` takes: the tokenizer's ``model_input_names`` that ``model.call`` accepts.
+
+    Without a tokenizer the candidates are ``input_ids``, ``attention_mask``
+    and ``token_type_ids``; a ``model`` of None keeps every candidate.
+    ``input_ids`` is always in (first when added).
+
+    Example:
+        >>> input_names(None, None)
+        ['input_ids', 'attention_mask', 'token_type_ids']
+    """
+    import inspect
+
+    if tokenizer is None:
+        names = ["input_ids", "attention_mask", "token_type_ids"]
+    else:
+        names = list(getattr(tokenizer, "model_input_names", ["input_ids", "attention_mask"]))
+    if model is not None:
+        params = inspect.signature(model.call).parameters
+        names = [n for n in names if n in params]
+    if "input_ids" not in names:
+        names.insert(0, "input_ids")
+    return names
+
+
+def ensure_built(model):
+    """Create ``model``'s variables with a call on its dummy inputs, if it has none yet."""
+    if not getattr(model, "built", True):
+        model(model.dummy_inputs, training=False)
+    return model
+
+
+def logits_of(output):
+    """The logits of a model call: a transformers output's ``.logits`` (the first item of a tuple output), or the tensor itself."""
+    if hasattr(output, "logits"):
+        return output.logits
+    if isinstance(output, (tuple, list)):
+        return output[0]
+    return output
+
+
+_FORWARD: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def forward_fn(model):
+    """One traced inference function ``features -> logits`` per model, reused across calls.
+
+    Evaluation (every epoch end) and :class:`tfslm.Predictor` share it; the
+    cache holds the model weakly, so it never keeps a model alive.
+    """
+    import tensorflow as tf
+
+    forward = _FORWARD.get(model)
+    if forward is None:
+        ref = weakref.ref(model)
+
+        @tf.function(reduce_retracing=True)
+        def forward(features):
+            return logits_of(ref()(features, training=False))
+
+        _FORWARD[model] = forward
+    return forward
+
+
+def prepare_tf_dataset(model, dataset, tokenizer, *, batch_size: int, shuffle: bool = False):
+    """``model.prepare_tf_dataset``: a tokenized ``datasets.Dataset`` as batches padded by the tokenizer's collator.
+
+    No row is dropped (``drop_remainder=False``); shuffling uses TF's global seed.
+    """
+    return model.prepare_tf_dataset(dataset, batch_size=batch_size, shuffle=shuffle, tokenizer=tokenizer, drop_remainder=False)
+
+
+# ---------------------------------------------------------------- training
+_NO_DECAY = ["LayerNorm", "layer_norm", "bias"]
+
+
+def create_optimizer(*, learning_rate: float, total_steps: int, warmup_steps: int, weight_decay: float, schedule: str):
+    """AdamW (or Adam without weight decay) with linear warmup then ``schedule``; returns ``(optimizer, schedule)``.
+
+    "linear" and "polynomial" (power 2) are ``transformers.create_optimizer``
+    itself; "cosine" and "constant" put a Keras decay behind transformers'
+    ``WarmUp``. Weight decay skips LayerNorm weights and biases.
+    """
+    import tensorflow as tf
+    from transformers import create_optimizer as hf_create_optimizer
+    from transformers.optimization_tf import AdamWeightDecay, WarmUp
+
+    lr = learning_rate
+    if schedule in ("linear", "polynomial"):
+        return hf_create_optimizer(
+            init_lr=lr,
+            num_train_steps=total_steps,
+            num_warmup_steps=warmup_steps,
+            weight_decay_rate=weight_decay,
+            power=1.0 if schedule == "linear" else 2.0,
+        )
+    decay_steps = max(1, total_steps - warmup_steps)
+    if schedule == "cosine":
+        decay = tf.keras.optimizers.schedules.CosineDecay(lr, decay_steps=decay_steps)
+    elif schedule == "constant":
+        decay = tf.keras.optimizers.schedules.PolynomialDecay(lr, decay_steps, end_learning_rate=lr)
+    else:
+        raise ValueError(f"schedule: got {schedule!r}, expected linear, polynomial, cosine or constant")
+    if warmup_steps:
+        decay = WarmUp(initial_learning_rate=lr, decay_schedule_fn=decay, warmup_steps=warmup_steps)
+    if weight_decay > 0:
+        optimizer = AdamWeightDecay(
+            learning_rate=decay, weight_decay_rate=weight_decay, epsilon=1e-8, exclude_from_weight_decay=_NO_DECAY,
+        )
+    else:
+        optimizer = tf.keras.optimizers.Adam(learning_rate=decay, epsilon=1e-8)
+    return optimizer, decay
+
+
+def float32_copy(model):
+    """A float32-policy twin of a (mixed-precision) transformers model with the same weights.
+
+    Mixed-precision variables are float32 already, so the weights copy as
+    they are; the twin (the same class rebuilt from ``model.config``)
+    computes in float32, which is what a SavedModel consumer or
+    ``from_pretrained`` expects.
+    """
+    import tensorflow as tf
+
+    previous = tf.keras.mixed_precision.global_policy()
+    tf.keras.mixed_precision.set_global_policy("float32")
+    try:
+        twin = type(model)(model.config)
+        twin(twin.dummy_inputs, training=False)
+    finally:
+        tf.keras.mixed_precision.set_global_policy(previous)
+    twin.set_weights(model.get_weights())
+    return twin
+
+
+# ---------------------------------------------------------------- keras_internals
+class KerasInternals:
+    """Every tf-keras private attribute tfslm touches, each behind one named method.
+
+    Why they are needed at all: tfslm's :class:`~tfslm.training.backup.TrainingBackup`
+    extends ``tf.keras.callbacks.BackupAndRestore`` (step backups at every
+    epoch end too, optimizer-step counting, early stopping that stays
+    stopped), and tf-keras keeps the resume position in private state of the
+    model's ``WorkerTrainingState``; :class:`~tfslm.training.callbacks.EarlyStoppingWithTieBreak`
+    refines ``EarlyStopping``'s private improvement test. tf-keras 2 is
+    frozen, so these names are stable; a Keras 3 backend would implement the
+    same methods over its own state.
+
+    Two private *hooks* stay overridden where they are, because tf-keras
+    calls them by name on the subclass: ``EarlyStoppingWithTieBreak._is_improvement``
+    and ``TrainingBackup._implements_train_batch_hooks``.
+    """
+
+    def backup_checkpoint_dir(self, backup_dir: str | os.PathLike) -> Path:
+        """Where ``BackupAndRestore`` writes the chief's checkpoint: ``backup_dir/chief``.
+
+        Why: :func:`~tfslm.training.backup.has_backup` and ``backup_position``
+        look for a backup before any model exists (tf-keras' ``WorkerTrainingState`` layout).
+        """
+        return Path(backup_dir) / "chief"
+
+    def backup_counters(self, checkpoint_path: str) -> tuple[int, int]:
+        """``(epoch, step)`` recorded in a backup checkpoint, read without a model (KeyError if absent).
+
+        Why: deciding whether to resume, and from where, comes before the model
+        is built; the names are those of ``WorkerTrainingState``'s private variables.
+        """
+        import tensorflow as tf
+
+        reader = tf.train.load_checkpoint(checkpoint_path)
+        return (
+            int(reader.get_tensor("ckpt_saved_epoch/.ATTRIBUTES/VARIABLE_VALUE")),
+            int(reader.get_tensor("ckpt_saved_batch/.ATTRIBUTES/VARIABLE_VALUE")),
+        )
+
+    def backup_restored(self, model) -> bool:
+        """Whether ``BackupAndRestore.on_train_begin`` just restored a checkpoint into ``model``.
+
+        Why: tf-keras restores silently; tfslm must then restore its own callbacks' state too.
+        """
+        return model._training_state.read_checkpoint_manager.latest_checkpoint is not None
+
+    def initial_counters(self, model, steps_per_epoch: int | None) -> tuple[int, int]:
+        """``(epoch, step)`` ``fit`` resumes at, as tf-keras computes it from the restored checkpoint.
+
+        Why: the resumed position must match what Keras will do, to the step.
+        """
+        return model._training_state.maybe_load_initial_counters_from_ckpt(steps_per_epoch, 0, mode="train")
+
+    def set_backup_position(self, model, *, epoch: int | None = None, step: int | None = None) -> None:
+        """Set the epoch and/or step the next backup records (``_ckpt_saved_epoch``/``_ckpt_saved_batch``).
+
+        Why: tfslm records the last optimizer step done (tf-keras records the
+        first step of the last execution), marks an epoch end as "next epoch",
+        and makes a run that early stopping ended stay ended on resume.
+        """
+        state = model._training_state
+        if epoch is not None:
+            state._ckpt_saved_epoch.assign(epoch)
+        if step is not None:
+            state._ckpt_saved_batch.assign(step)
+
+    def write_backup(self, callback, epoch: int, batch: int = 0) -> None:
+        """Write the checkpoint now (``BackupAndRestore._backup``).
+
+        Why: tfslm decides when to back up (every epoch end and every N steps);
+        tf-keras offers one or the other.
+        """
+        callback._backup(epoch=epoch, batch=batch)
+
+    def current_epoch(self, callback) -> int:
+        """The epoch ``BackupAndRestore`` is in (``_current_epoch``, set at each epoch begin).
+
+        Why: a step backup needs the epoch to count steps done across epochs.
+        """
+        return callback._current_epoch
+
+    def is_improvement(self, callback, monitor_value, reference_value) -> bool:
+        """``EarlyStopping``'s own improvement test (``_is_improvement``: ``min_delta`` and ``mode`` applied).
+
+        Why: the tie-break subclass adds a rule on top of it, not a copy of it.
+        """
+        import tensorflow as tf
+
+        return bool(tf.keras.callbacks.EarlyStopping._is_improvement(callback, monitor_value, reference_value))
+
+
+keras_internals = KerasInternals()
+
+
+# ---------------------------------------------------------------- the backend object
+class HFTFBackend:
+    """:class:`~tfslm.backends.base.Backend` for transformers' TF classes; ``get_backend("transformers")``.
+
+    Each method calls this module's function of the same purpose, looked up
+    when called (so ``monkeypatch.setattr(hf_tf, "save_pretrained", ...)``
+    reaches the trainer too).
+    """
+
+    name = "transformers"
+    keras_internals = keras_internals
+
+    def import_libraries(self) -> None:
+        import_libraries()
+
+    def build_model(self, model_cfg, labels, *, train_texts=None, task=None, tokenizer=None):
+        return build_model(model_cfg, labels, train_texts=train_texts, task=task, tokenizer=tokenizer)
+
+    def build_tokenizer(self, model_cfg, *, train_texts=None):
+        return build_tokenizer(model_cfg, train_texts=train_texts)
+
+    def load_tokenizer(self, path):
+        return load_tokenizer(path)
+
+    def save_pretrained(self, model, tokenizer, path):
+        return save_pretrained(model, tokenizer, path)
+
+    def load_pretrained(self, path):
+        return load_pretrained_dir(path)
+
+    def text_classification_pipeline(self, model_dir, **kwargs):
+        return text_classification_pipeline(model_dir, **kwargs)
+
+    def input_names(self, model, tokenizer=None):
+        return input_names(model, tokenizer)
+
+    def ensure_built(self, model):
+        return ensure_built(model)
+
+    def logits(self, output):
+        return logits_of(output)
+
+    def forward_fn(self, model):
+        return forward_fn(model)
+
+    def prepare_tf_dataset(self, model, dataset, tokenizer, *, batch_size, shuffle=False):
+        return prepare_tf_dataset(model, dataset, tokenizer, batch_size=batch_size, shuffle=shuffle)
+
+    def create_optimizer(self, *, learning_rate, total_steps, warmup_steps, weight_decay, schedule):
+        return create_optimizer(learning_rate=learning_rate, total_steps=total_steps, warmup_steps=warmup_steps,
+                                weight_decay=weight_decay, schedule=schedule)
+
+    def float32_copy(self, model):
+        return float32_copy(model)
+
+    def max_length_limit(self, config, tokenizer=None):
+        return max_length_limit(config, tokenizer)
+
+    def __repr__(self) -> str:
+        return "HFTFBackend(name='transformers')"

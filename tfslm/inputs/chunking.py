@@ -18,11 +18,16 @@ Example:
 
 from __future__ import annotations
 
+import logging
 from typing import Sequence
 
 import numpy as np
 
-__all__ = ["chunk_encode", "pool_windows", "chunked_tf_dataset", "check_stride"]
+from tfslm.inputs.input_data import InputData, InputStatistics, steps_per_epoch_of
+
+log = logging.getLogger("tfslm")
+
+__all__ = ["chunk_encode", "pool_windows", "chunked_tf_dataset", "chunked_inputs", "check_stride"]
 
 
 def check_stride(tokenizer, max_length: int, stride: int) -> None:
@@ -56,7 +61,7 @@ def pool_windows(logits: np.ndarray, doc_index: np.ndarray, num_docs: int, task=
     Regression: the mean of the outputs (scaled scores). Classes: the mean of
     the window probabilities, returned as log-probabilities.
     """
-    from tfslm.training.evaluation import softmax
+    from tfslm.tasks.metrics import softmax
 
     logits = np.asarray(logits, dtype=np.float64)
     doc_index = np.asarray(doc_index, dtype=np.int64)
@@ -77,14 +82,45 @@ def chunked_tf_dataset(dataset, model, tokenizer, *, batch_size: int, max_length
     """
     import datasets
 
+    from tfslm.backends import get_backend
+    from tfslm.training.distribute import shard_by_data
+
     encodings, doc_index = chunk_encode(dataset["text"], tokenizer, max_length=max_length, stride=stride)
     labels = dataset["label"]
     encodings["label"] = [labels[i] for i in doc_index]
     windows = datasets.Dataset.from_dict(encodings, features=_features(encodings, dataset.features["label"]))
-    from tfslm.training.distribute import shard_by_data
-
-    tf_dataset = model.prepare_tf_dataset(windows, batch_size=batch_size, shuffle=shuffle, tokenizer=tokenizer, drop_remainder=False)
+    tf_dataset = get_backend().prepare_tf_dataset(model, windows, tokenizer, batch_size=batch_size, shuffle=shuffle)
     return shard_by_data(tf_dataset), doc_index
+
+
+def chunked_inputs(data, model, tokenizer, *, batch_size: int = 16, max_length: int = 128, stride: int = 128,
+                   splits: Sequence[str] = ("train", "validation")) -> InputData:
+    """The named splits of ``data`` as datasets of overlapping windows (``data.long_text: chunk``); train is shuffled.
+
+    ``windows`` holds each split's ``doc_index``, for pooling window outputs
+    per document (:func:`pool_windows`); ``rows`` counts windows.
+
+    Example:
+        >>> inputs = chunked_inputs(data, model, tokenizer, batch_size=8, max_length=512, stride=128)  # doctest: +SKIP
+        >>> len(inputs.windows["validation"]), data["validation"].num_rows                           # doctest: +SKIP
+        (412, 100)
+    """
+    datasets, windows = {}, {}
+    for split in splits:
+        datasets[split], windows[split] = chunked_tf_dataset(
+            data[split], model, tokenizer, batch_size=batch_size, max_length=max_length, stride=stride, shuffle=(split == "train"),
+        )
+    log.info("long texts in windows: %s", ", ".join(f"{s} {len(windows[s])} windows" for s in splits))
+    rows = {s: len(w) for s, w in windows.items()}
+    return InputData(
+        datasets=datasets,
+        steps_per_epoch=steps_per_epoch_of(datasets, rows, batch_size),
+        batch_size=batch_size,
+        rows=rows,
+        shard_policy="data",
+        statistics=InputStatistics("prepare_tf_dataset (windows)"),
+        windows=windows,
+    )
 
 
 def _features(encodings: dict, label_feature):

@@ -24,7 +24,8 @@ from tfslm.config import Config, config_from_dict
 from tfslm.data.loading import clean_text, iter_table_batches, read_table
 from tfslm.errors import DataError, RunDirError, one_line
 from tfslm.run_dir import RunDir, read_yaml
-from tfslm.training.evaluation import evaluate_predictions, softmax
+from tfslm.tasks.metrics import softmax
+from tfslm.training.evaluation import evaluate_predictions
 from tfslm.data.labels import LabelSpace
 
 __all__ = ["Predictor", "load_run_config", "predict_file", "evaluate_file", "OUTPUT_FORMATS"]
@@ -58,7 +59,7 @@ class Predictor:
     @classmethod
     def from_run(cls, run_dir: str | Path, *, batch_size: int = 32) -> "Predictor":
         """Load ``run_dir/model``, ``labels.json`` and ``config.yaml`` of a finished run."""
-        from tfslm.backends.hf_tf import load_pretrained_dir
+        from tfslm.backends import get_backend
 
         run = RunDir(run_dir).require(finished=False)
         cfg = load_run_config(run.root)
@@ -67,26 +68,18 @@ class Predictor:
 
         labels = LabelSpace.load(run.labels)
         task = Task.load(run.root)
-        model, tokenizer = load_pretrained_dir(run.model)
+        model, tokenizer = get_backend().load_pretrained(run.model)
         stride = cfg.data.chunk_stride if getattr(cfg.data, "long_text", "truncate") == "chunk" else None
         return cls(model, tokenizer, labels, cfg.model.max_length, batch_size, task, stride)
 
     def __post_init__(self):
-        import tensorflow as tf
-
+        from tfslm.backends import get_backend
         from tfslm.tasks.base import Task
 
         if self.task is None:
             self.task = Task()
-
-        model = self.model
-
-        @tf.function(reduce_retracing=True)
-        def forward(features):
-            output = model(features, training=False)
-            return output.logits if hasattr(output, "logits") else output
-
-        self._forward = forward
+        # The one forward function, shared with evaluation (tfslm.training.evaluation.collect_predictions).
+        self._forward = get_backend().forward_fn(self.model)
 
     def logits(self, texts: Sequence[str]) -> np.ndarray:
         """Raw logits ``[len(texts), num_labels]``; texts are batched in length order to limit padding."""

@@ -50,7 +50,6 @@ and macOS arm64 only).
 
 from __future__ import annotations
 
-import inspect
 import json
 import os
 from pathlib import Path
@@ -112,9 +111,11 @@ def _make_serving_module(
     tf = _tf()
     regression = task is not None and task.is_regression
     with_score = task is not None and task.problem_type != "single_label_classification"
-    if not getattr(model, "built", True):
-        model(model.dummy_inputs, training=False)
-    uses_token_types = "token_type_ids" in inspect.signature(model.call).parameters
+    from tfslm.backends import get_backend
+
+    backend = get_backend()
+    backend.ensure_built(model)
+    uses_token_types = "token_type_ids" in backend.input_names(model)
 
     class _Holder:  # keeps the Keras model out of the SavedModel's object graph
         def __init__(self, keras_model):
@@ -134,7 +135,7 @@ def _make_serving_module(
             if uses_token_types:
                 inputs["token_type_ids"] = tf.zeros_like(input_ids)
             outputs = self._holder.model(inputs, training=False)
-            logits = outputs.logits if hasattr(outputs, "logits") else outputs[0]
+            logits = backend.logits(outputs)
             return tf.cast(logits, tf.float32)
 
         def _outputs(self, logits):

@@ -24,7 +24,21 @@ __all__ = [
     "adjacent_agreement",
     "classification_metrics",
     "score_metrics",
+    "softmax",
 ]
+
+
+def softmax(logits) -> np.ndarray:
+    """Row-wise softmax in float64, stable for large logits.
+
+    Example:
+        >>> softmax([[0.0, 0.0]]).tolist()
+        [[0.5, 0.5]]
+    """
+    logits = np.asarray(logits, dtype=np.float64)
+    shifted = logits - logits.max(axis=-1, keepdims=True)
+    exp = np.exp(shifted)
+    return exp / exp.sum(axis=-1, keepdims=True)
 
 
 def _ids(values: Sequence[int]) -> np.ndarray:

@@ -65,8 +65,15 @@ _RESUME_SAFE_KEYS = ("output_dir", "run_name", "training.backup_every_steps", "e
 
 
 # ----------------------------------------------------------------- helpers
+def _internals():
+    """tf-keras' private state, reached only through the backend (:class:`tfslm.backends.hf_tf.KerasInternals`)."""
+    from tfslm.backends import get_backend
+
+    return get_backend().keras_internals
+
+
 def _checkpoint_dir(backup_dir: str | os.PathLike) -> Path:
-    return Path(backup_dir) / "chief"  # where tf_keras' WorkerTrainingState keeps the chief's checkpoint
+    return _internals().backup_checkpoint_dir(backup_dir)  # where tf-keras keeps the chief's checkpoint
 
 
 def has_backup(backup_dir: str | os.PathLike) -> bool:
@@ -80,13 +87,10 @@ def backup_position(backup_dir: str | os.PathLike) -> dict[str, int] | None:
     if path is None:
         return None
     try:
-        reader = tf.train.load_checkpoint(path)
-        return {
-            "epoch": int(reader.get_tensor("ckpt_saved_epoch/.ATTRIBUTES/VARIABLE_VALUE")),
-            "step": int(reader.get_tensor("ckpt_saved_batch/.ATTRIBUTES/VARIABLE_VALUE")),
-        }
+        epoch, step = _internals().backup_counters(path)
     except (tf.errors.OpError, ValueError, KeyError):
         return None
+    return {"epoch": epoch, "step": step}
 
 
 def steps_done(position: dict[str, int] | None, steps_per_epoch: int) -> int:
@@ -327,7 +331,8 @@ class TrainingBackup(tf.keras.callbacks.BackupAndRestore):
         return bool(getattr(self.model.distribute_strategy.extended, "should_checkpoint", True))
 
     def _implements_train_batch_hooks(self):
-        # Decided when Keras builds its CallbackList, before on_train_begin.
+        # A tf-keras hook, overridden (so it stays here): Keras asks it when it builds
+        # its CallbackList, before on_train_begin, whether to call the batch hooks at all.
         return bool(self.save_every_steps)
 
     # -- Keras hooks
@@ -345,9 +350,9 @@ class TrainingBackup(tf.keras.callbacks.BackupAndRestore):
         self.resumed_from = None
         self._restored_logs = []
         super().on_train_begin(logs)  # restores the checkpoint, if there is one
-        state = self.model._training_state
-        restored = state.read_checkpoint_manager.latest_checkpoint is not None
-        epoch, step = state.maybe_load_initial_counters_from_ckpt(self._steps, 0, mode="train")
+        internals = _internals()
+        restored = internals.backup_restored(self.model)
+        epoch, step = internals.initial_counters(self.model, self._steps)
         if not restored:
             self._start_fresh()
             return
@@ -358,9 +363,7 @@ class TrainingBackup(tf.keras.callbacks.BackupAndRestore):
         stopped = bool(es is not None and getattr(es, "stopped_epoch", 0))
         if stopped and total_epochs:
             # Early stopping had ended this run before the kill: no more epochs.
-            state._ckpt_saved_epoch.assign(total_epochs - 1)
-            if self._steps:
-                state._ckpt_saved_batch.assign(self._steps - 1)
+            internals.set_backup_position(self.model, epoch=total_epochs - 1, step=self._steps - 1 if self._steps else None)
         self.resumed_from = {"epoch": int(epoch) + 1, "step": int(step), "steps_per_epoch": int(self._steps or 0)}
         if stopped:
             what = f"after early stopping at epoch {es.stopped_epoch + 1}"
@@ -378,10 +381,12 @@ class TrainingBackup(tf.keras.callbacks.BackupAndRestore):
         # step + steps_per_execution - 1), so counts are in optimizer steps.
         if not (self.save_every_steps and self._steps) or batch + 1 >= self._steps:
             return
-        done = self._current_epoch * self._steps + batch + 1
+        internals = _internals()
+        current_epoch = internals.current_epoch(self)
+        done = current_epoch * self._steps + batch + 1
         if done - self._last_backup_step >= self.save_every_steps:
-            self.model._training_state._ckpt_saved_batch.assign(batch)
-            self._backup(epoch=self._current_epoch, batch=batch)
+            internals.set_backup_position(self.model, step=batch)
+            internals.write_backup(self, epoch=current_epoch, batch=batch)
             self._last_backup_step = done
 
     def on_epoch_end(self, epoch, logs=None):
@@ -391,11 +396,9 @@ class TrainingBackup(tf.keras.callbacks.BackupAndRestore):
             best_file = self._save_best_weights()
             self._records.append(self._epoch_record(epoch, logs, best_file))
             self._write_state()
-        state = self.model._training_state
-        state._ckpt_saved_epoch.assign(epoch)
-        if self._steps:
-            state._ckpt_saved_batch.assign(self._steps - 1)
-        self._backup(epoch=epoch)
+        internals = _internals()
+        internals.set_backup_position(self.model, epoch=epoch, step=self._steps - 1 if self._steps else None)
+        internals.write_backup(self, epoch=epoch)
         self._last_backup_step = (epoch + 1) * (self._steps or 0)
         if chief:
             self._prune_best_weights()
@@ -463,8 +466,8 @@ class TrainingBackup(tf.keras.callbacks.BackupAndRestore):
         es.stopped_epoch = saved["stopped_epoch"]
         es.best = saved["best"]
         es.best_epoch = saved["best_epoch"]
-        if "best_loss" in saved and hasattr(es, "_best_loss"):
-            es._best_loss = saved["best_loss"]
+        if "best_loss" in saved and hasattr(es, "best_loss"):
+            es.best_loss = saved["best_loss"]
         es.best_weights = None
         if saved.get("best_weights"):
             path = self._state_dir / saved["best_weights"]
@@ -488,8 +491,8 @@ class TrainingBackup(tf.keras.callbacks.BackupAndRestore):
                 "best_epoch": int(es.best_epoch),
                 "best_weights": best_file,
             }
-            if hasattr(es, "_best_loss"):
-                record["early_stopping"]["best_loss"] = float(es._best_loss)
+            if hasattr(es, "best_loss"):
+                record["early_stopping"]["best_loss"] = float(es.best_loss)
         return record
 
     def _save_best_weights(self) -> str | None:

@@ -23,7 +23,7 @@ from tfslm.training.evaluation import evaluate_model
 from tfslm.data.labels import LabelSpace
 from tfslm.training.backup import TrainingBackup, has_backup
 
-__all__ = ["ValidationMetrics", "EarlyStoppingWithTieBreak", "TrainingBackup", "default_callbacks", "resolve_monitor"]
+__all__ = ["ValidationMetrics", "EarlyStoppingWithTieBreak", "TrainingBackup", "default_callbacks", "resolve_monitor", "find_callback"]
 
 _LOWER_IS_BETTER = ("loss", "mae", "rmse", "error")
 
@@ -63,22 +63,28 @@ class EarlyStoppingWithTieBreak(tf.keras.callbacks.EarlyStopping):
     early stopping would then keep the first epoch although the loss improved.
     """
 
+    best_loss = float("inf")  # val_loss of the best epoch (saved and restored by TrainingBackup)
+    current_loss = float("inf")
+
     def on_train_begin(self, logs=None):
         super().on_train_begin(logs)
-        self._best_loss = float("inf")
-        self._current_loss = float("inf")
+        self.best_loss = float("inf")
+        self.current_loss = float("inf")
 
     def _is_improvement(self, monitor_value, reference_value):
-        if super()._is_improvement(monitor_value, reference_value):
+        # A tf-keras hook, overridden (so it stays here); EarlyStopping's own test is reached through the backend.
+        from tfslm.backends import get_backend
+
+        if get_backend().keras_internals.is_improvement(self, monitor_value, reference_value):
             return True
-        return bool(monitor_value == reference_value and self._current_loss < self._best_loss)
+        return bool(monitor_value == reference_value and self.current_loss < self.best_loss)
 
     def on_epoch_end(self, epoch, logs=None):
         loss = (logs or {}).get("val_loss")
-        self._current_loss = float(loss) if loss is not None else float("inf")
+        self.current_loss = float(loss) if loss is not None else float("inf")
         super().on_epoch_end(epoch, logs)
         if self.best_epoch == epoch:
-            self._best_loss = self._current_loss
+            self.best_loss = self.current_loss
 
 
 def resolve_monitor(training: TrainingConfig, labels: LabelSpace, task=None) -> tuple[str, str]:
@@ -149,3 +155,16 @@ def default_callbacks(
         tf.keras.callbacks.TensorBoard(log_dir=os.fspath(tensorboard_dir), write_graph=False, profile_batch=0),
     ]
     return callbacks
+
+
+def find_callback(callbacks, kind):
+    """The first callback in ``callbacks`` that is a ``kind``; a ValueError naming the kinds present if none is.
+
+    Example:
+        >>> early_stopping = find_callback(default_callbacks(...), EarlyStoppingWithTieBreak)   # doctest: +SKIP
+    """
+    for callback in callbacks:
+        if isinstance(callback, kind):
+            return callback
+    present = ", ".join(type(c).__name__ for c in callbacks) or "none"
+    raise ValueError(f"callbacks: no {kind.__name__} among them (got {present}); add one, e.g. with tfslm.default_callbacks")

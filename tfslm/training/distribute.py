@@ -46,7 +46,10 @@ from typing import Any
 
 from tfslm.errors import ConfigError
 
-__all__ = ["Distribution", "resolve_strategy", "cluster_spec", "split_cpu", "tpu_requested", "shard_by_data"]
+__all__ = [
+    "Distribution", "resolve_strategy", "cluster_spec", "split_cpu", "tpu_requested",
+    "shard_options", "with_shard_policy", "shard_by_data",
+]
 
 log = logging.getLogger("tfslm")
 
@@ -287,6 +290,35 @@ def resolve_strategy(training) -> Distribution:
     return Distribution(strategy, "default", reason, devices=[d.name for d in tf.config.list_logical_devices()[:1]])
 
 
+def shard_options(policy: str, options=None):
+    """``tf.data.Options`` (``options``, or new ones) with the ``AutoShardPolicy`` for ``policy``.
+
+    The one place tfslm names a ``tf.distribute`` auto-shard policy: the input
+    pipelines call it (:mod:`tfslm.inputs`) and report the same ``policy`` in
+    :attr:`tfslm.inputs.input_data.InputData.shard_policy`.
+
+    Args:
+        policy: ``data`` (input built in memory: every worker builds the same
+            batches in the same seeded order and keeps its share of each global
+            batch; AUTO would first try FILE, fail and warn) or ``file`` (each
+            input worker reads its own files: TFRecords from ``tfslm prepare``).
+        options: options to add the policy to.
+    """
+    import tensorflow as tf
+
+    policies = {"data": tf.data.experimental.AutoShardPolicy.DATA, "file": tf.data.experimental.AutoShardPolicy.FILE}
+    if policy not in policies:
+        raise ValueError(f"shard policy: got {policy!r}, expected data or file")
+    options = tf.data.Options() if options is None else options
+    options.experimental_distribute.auto_shard_policy = policies[policy]
+    return options
+
+
+def with_shard_policy(dataset, policy: str):
+    """``dataset`` with the auto-shard policy ``data`` or ``file`` (see :func:`shard_options`)."""
+    return dataset.with_options(shard_options(policy))
+
+
 def shard_by_data(dataset):
     """``dataset`` with ``AutoShardPolicy.DATA``: for input built in memory (``prepare_tf_dataset``).
 
@@ -295,8 +327,4 @@ def shard_by_data(dataset):
     first try FILE, fail and warn. (The bucketed pipeline sets DATA itself,
     TFRecords from ``tfslm prepare`` set FILE.)
     """
-    import tensorflow as tf
-
-    options = tf.data.Options()
-    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
-    return dataset.with_options(options)
+    return with_shard_policy(dataset, "data")

@@ -8,44 +8,12 @@ Example:
 
 from __future__ import annotations
 
-import weakref
-
 import numpy as np
 
 from tfslm.data.labels import LabelSpace
-from tfslm.tasks.metrics import classification_metrics, confusion_matrix, grid_ids, score_metrics
+from tfslm.tasks.metrics import classification_metrics, confusion_matrix, grid_ids, score_metrics, softmax
 
 __all__ = ["collect_predictions", "evaluate_predictions", "softmax", "evaluate_model"]
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    logits = np.asarray(logits, dtype=np.float64)
-    shifted = logits - logits.max(axis=-1, keepdims=True)
-    exp = np.exp(shifted)
-    return exp / exp.sum(axis=-1, keepdims=True)
-
-
-def _logits_of(output):
-    return output.logits if hasattr(output, "logits") else output
-
-
-_FORWARD = weakref.WeakKeyDictionary()
-
-
-def _forward_fn(model):
-    """One traced inference function per model, reused across calls (e.g. every epoch end)."""
-    import tensorflow as tf
-
-    forward = _FORWARD.get(model)
-    if forward is None:
-        ref = weakref.ref(model)  # a strong reference here would keep every model alive
-
-        @tf.function(reduce_retracing=True)
-        def forward(features):
-            return _logits_of(ref()(features, training=False))
-
-        _FORWARD[model] = forward
-    return forward
 
 
 def collect_predictions(model, dataset) -> tuple[np.ndarray, np.ndarray]:
@@ -54,7 +22,9 @@ def collect_predictions(model, dataset) -> tuple[np.ndarray, np.ndarray]:
     A ``(features, label, sample_weight)`` dataset may pad its last batch to a
     static shape with rows of weight 0 (:mod:`tfslm.inputs.tfrecords`); those rows are dropped.
     """
-    forward = _forward_fn(model)
+    from tfslm.backends import get_backend
+
+    forward = get_backend().forward_fn(model)  # the one forward function, shared with tfslm.Predictor
     logits, labels = [], []
     for batch in dataset:
         features, y = batch[0], batch[1]

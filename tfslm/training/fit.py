@@ -8,7 +8,6 @@ Example:
 from __future__ import annotations
 
 import logging
-import math
 import shutil
 import tempfile
 import time
@@ -88,7 +87,7 @@ def _tpu_input_rules(cfg: Config) -> None:
         cfg.training.static_shapes = True
 
 
-def _fit(model, dist, cfg: Config, train_ds, val_ds, callbacks, verbose, *, steps_per_epoch: int, position=None):
+def _fit(model, dist, cfg: Config, inputs, callbacks, verbose, *, position=None):
     """``model.fit``; in a cluster, a peer that died becomes one clear error instead of a stack of RPC failures.
 
     A training set of known size goes in as one stream over all epochs
@@ -99,11 +98,12 @@ def _fit(model, dist, cfg: Config, train_ds, val_ds, callbacks, verbose, *, step
 
     from tfslm.training.backup import training_stream
 
-    steps = None
+    train_ds, val_ds, steps = inputs.train, inputs.validation, None
     if int(train_ds.cardinality()) > 0:
-        by_file = train_ds.options().experimental_distribute.auto_shard_policy == tf.data.experimental.AutoShardPolicy.FILE
-        shards = dist.num_workers if by_file else 1
-        train_ds, steps = training_stream(train_ds, steps_per_epoch, position, file_shards=shards), steps_per_epoch
+        # Workers reading their own files (shard policy "file") each hold a share of the batches.
+        shards = dist.num_workers if inputs.shard_policy == "file" else 1
+        steps = inputs.steps_per_epoch
+        train_ds = training_stream(train_ds, steps, position, file_shards=shards)
     try:
         return model.fit(train_ds, validation_data=val_ds, epochs=cfg.training.epochs, steps_per_epoch=steps,
                          callbacks=callbacks, verbose=verbose)
@@ -119,14 +119,10 @@ def _fit(model, dist, cfg: Config, train_ds, val_ds, callbacks, verbose, *, step
         ) from None
 
 
-def _speed_report(cfg: Config, perf, train_ds) -> dict[str, Any]:
-    # Chunk runs feed windows through prepare_tf_dataset whatever training.input_pipeline says.
-    pipeline = "prepare_tf_dataset (windows)" if cfg.data.long_text == "chunk" else cfg.training.input_pipeline
-    out = {"input_pipeline": pipeline, "static_shapes": cfg.training.static_shapes, **perf.to_dict()}
-    stats = getattr(train_ds, "padding_stats", None)
-    if stats:
-        out["train_epoch"] = {k: v for k, v in stats.items() if k != "shapes"}
-        out["bucket_edges"] = list(train_ds.bucket_spec.edges)
+def _speed_report(cfg: Config, perf, inputs) -> dict[str, Any]:
+    stats = inputs.statistics
+    out = {"input_pipeline": stats.pipeline, "static_shapes": cfg.training.static_shapes, **perf.to_dict()}
+    out.update(stats.epoch_report())  # train_epoch and bucket_edges, where the pipeline measures padding
     return out
 
 
@@ -162,16 +158,34 @@ def train(cfg: Config, *, overwrite: bool = False, verbose: int | str = "auto") 
 
 
 def _train(cfg: Config, dist, run_dir: Path, started: float, *, overwrite: bool, verbose) -> TrainResult:
-    from tfslm.training import callbacks as cb
-    from tfslm.data.loading import load_data
-    from tfslm.training.evaluation import collect_predictions, evaluate_predictions
-    from tfslm.backends.hf_tf import build_model, save_pretrained
-    from tfslm.training.optimizer import compile_model
-    from tfslm.training.performance import float32_copy, resolve_performance
-    from tfslm.inputs.pipeline import to_tf_datasets
-    from tfslm.training.backup import BACKUP_DIRNAME, check_unfinished_run, delete_backup
+    """The steps of :func:`train`, in order; each writes what the next needs."""
+    from tfslm.inputs.pipeline import build_inputs_from_config
+    from tfslm.tasks.base import Task
+    from tfslm.training.performance import resolve_performance
 
-    backup_dir = cfg.run_dir / BACKUP_DIRNAME  # the chief's, also for the other workers: Keras restores all from it
+    position, batch_size = _start_run(cfg, dist, run_dir, overwrite)
+    task = Task.from_config(cfg)
+    data = _load_run_data(cfg, task)
+    perf = resolve_performance(cfg.training, device=_device_for(dist))
+    log.info("performance on %s: %s", perf.device_detail, ", ".join(f"{k} {getattr(perf, k)} ({v})" for k, v in perf.reasons.items()))
+    model, tokenizer = _build_run_model(cfg, data, task, dist, perf)
+    inputs = build_inputs_from_config(cfg, data, model, tokenizer, batch_size=batch_size)
+    _compile_run_model(model, cfg, dist, perf, task, inputs.steps_per_epoch)
+    _write_run_header(run_dir, cfg, data, task)
+    callbacks, early_stopping, backup = _run_callbacks(cfg, run_dir, inputs, data, task)
+    history = _fit(model, dist, cfg, inputs, callbacks, verbose, position=position)
+    metrics = _evaluate_splits(model, inputs, data, task, run_dir)
+    metrics.update(_run_summary(cfg, dist, perf, inputs, data, task, model, history, early_stopping, started))
+    if backup.resumed_from:
+        metrics["resumed_from"] = backup.resumed_from
+    model = _save_and_export(cfg, run_dir, model, tokenizer, data, task, perf, metrics)
+    return _finish_run(cfg, dist, run_dir, metrics, history, model, tokenizer)
+
+
+def _start_run(cfg: Config, dist, run_dir: Path, overwrite: bool) -> tuple[dict | None, int]:
+    """Make the run directory, decide on resuming, seed, log the strategy; returns ``(backup position, global batch)``."""
+    from tfslm.training.backup import check_unfinished_run
+
     if dist.is_chief:
         _prepare_run_dir(run_dir, overwrite)
     position = None
@@ -188,116 +202,128 @@ def _train(cfg: Config, dist, run_dir: Path, started: float, *, overwrite: bool,
         f", worker {dist.worker_index} of {dist.num_workers}" + ("" if dist.is_chief else " (writes nothing)") if dist.num_workers > 1 else "",
         per_replica_batch, batch_size,
     )
-
     if dist.kind == "tpu":
         _tpu_input_rules(cfg)
+    return position, batch_size
 
-    from tfslm.tasks.base import Task
 
-    task = Task.from_config(cfg)
-    if cfg.data.tfrecord_dir:  # tokens, labels and tokenizer from `tfslm prepare` (tfslm/tfrecords.py)
-        from tfslm.inputs.tfrecords import load_prepared
+def _load_run_data(cfg: Config, task):
+    """The data: tokens, labels and tokenizer from ``tfslm prepare`` (``data.tfrecord_dir``), or the files read and split."""
+    if cfg.data.tfrecord_dir:
+        from tfslm.inputs.tfrecord_reader import load_prepared
 
         data = load_prepared(cfg.data.tfrecord_dir, config=cfg)
     else:
+        from tfslm.data.loading import load_data
+
         data = load_data(cfg.data, seed=cfg.training.seed, task=task)
     summary = data.summary()
     log.info("data: %s", ", ".join(f"{s} {summary[s]['rows']} rows" for s in data.splits))
     if data.skipped:
         log.warning("skipped bad rows (data.on_bad_rows: skip): %s", data.skipped)
     log.info("labels (%d, %s%s): %s", data.labels.num_labels, data.labels.kind, ", ordered" if data.labels.ordered else "", ", ".join(data.labels.names[:20]))
+    return data
 
-    perf = resolve_performance(cfg.training, device=_device_for(dist))
-    log.info("performance on %s: %s", perf.device_detail, ", ".join(f"{k} {getattr(perf, k)} ({v})" for k, v in perf.reasons.items()))
+
+def _model_source(cfg: Config) -> str:
+    return cfg.model.checkpoint or f"{cfg.model.architecture} from scratch"
+
+
+def _build_run_model(cfg: Config, data, task, dist, perf):
+    """``(model, tokenizer)`` built under the dtype policy and the strategy (a prepared directory brings its tokenizer)."""
+    from tfslm.backends import get_backend
+
+    backend = get_backend()
     with perf.policy_scope(), dist.scope():  # layers take the dtype policy, variables the strategy, when built
         if cfg.data.tfrecord_dir:
-            model, tokenizer = build_model(cfg.model, data.labels, task=task, tokenizer=data.tokenizer)
+            model, tokenizer = backend.build_model(cfg.model, data.labels, task=task, tokenizer=data.tokenizer)
         else:
-            model, tokenizer = build_model(cfg.model, data.labels, train_texts=data["train"]["text"], task=task)
-    source = cfg.model.checkpoint or f"{cfg.model.architecture} from scratch"
-    log.info("model: %s (%s), %s parameters", type(model).__name__, source, f"{model.count_params():,}")
+            model, tokenizer = backend.build_model(cfg.model, data.labels, train_texts=data["train"]["text"], task=task)
+    log.info("model: %s (%s), %s parameters", type(model).__name__, _model_source(cfg), f"{model.count_params():,}")
+    return model, tokenizer
 
-    splits = ("train", "validation", "test") if "test" in data else ("train", "validation")
-    windows: dict[str, Any] = {}
-    if cfg.data.tfrecord_dir:
-        datasets_ = data.tf_datasets(model, tokenizer, batch_size=batch_size, splits=splits,
-                                     seed=cfg.training.seed, static_shapes=cfg.training.static_shapes)
-        train_rows = data.num_rows("train")
-    elif cfg.data.long_text == "chunk":
-        from tfslm.inputs.chunking import chunked_tf_dataset
 
-        datasets_ = []
-        for split in splits:
-            ds, windows[split] = chunked_tf_dataset(
-                data[split], model, tokenizer, batch_size=batch_size, max_length=cfg.model.max_length,
-                stride=cfg.data.chunk_stride, shuffle=(split == "train"),
-            )
-            datasets_.append(ds)
-        log.info("long texts in windows: %s", ", ".join(f"{s} {len(windows[s])} windows" for s in splits))
-        train_rows = len(windows["train"])
-    else:
-        datasets_ = to_tf_datasets(
-            data, model, tokenizer, batch_size=batch_size, max_length=cfg.model.max_length, splits=splits,
-            input_pipeline=cfg.training.input_pipeline, seed=cfg.training.seed, static_shapes=cfg.training.static_shapes,
-        )
-        train_rows = data["train"].num_rows
-    train_ds, val_ds = datasets_[0], datasets_[1]
-    cardinality = int(train_ds.cardinality())
-    # Optimizer steps per epoch, each over one global batch: the schedule counts these.
-    steps_per_epoch = cardinality if cardinality > 0 else math.ceil(train_rows / batch_size)
+def _compile_run_model(model, cfg: Config, dist, perf, task, steps_per_epoch: int) -> None:
+    from tfslm.training.optimizer import compile_model
+
     with dist.scope():  # the optimizer's slots and the compiled metrics are created under the strategy
         compile_model(model, cfg.training, steps_per_epoch=steps_per_epoch, task=task, **perf.compile_options())
 
-    # The resolved config and label space go in first, so an interrupted run says what it was.
+
+def _write_run_header(run_dir: Path, cfg: Config, data, task) -> None:
+    """The resolved config and label space go in first, so an interrupted run says what it was."""
     atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(config_to_dict(cfg), sort_keys=False, allow_unicode=True))
     data.labels.save(run_dir / "labels.json")
     task.save(run_dir)
 
-    # The backup outlives fit: a crash while evaluating or exporting then does not repeat the training.
-    callbacks = cb.default_callbacks(run_dir, val_ds, data.labels, cfg.training, task, windows=windows.get("validation"),
-                                     backup_dir=backup_dir, delete_backup=False)
-    early_stopping = callbacks[1]
-    backup = next(c for c in callbacks if isinstance(c, cb.TrainingBackup))
-    history = _fit(model, dist, cfg, train_ds, val_ds, callbacks, verbose, steps_per_epoch=steps_per_epoch, position=position)
 
+def _run_callbacks(cfg: Config, run_dir: Path, inputs, data, task):
+    """``(callbacks, early stopping, backup)``: :func:`~tfslm.training.callbacks.default_callbacks`, picked out by type."""
+    from tfslm.training import callbacks as cb
+    from tfslm.training.backup import BACKUP_DIRNAME
+
+    backup_dir = cfg.run_dir / BACKUP_DIRNAME  # the chief's, also for the other workers: Keras restores all from it
+    # The backup outlives fit: a crash while evaluating or exporting then does not repeat the training.
+    callbacks = cb.default_callbacks(run_dir, inputs.validation, data.labels, cfg.training, task,
+                                     windows=inputs.windows_of("validation"), backup_dir=backup_dir, delete_backup=False)
+    early_stopping = cb.find_callback(callbacks, cb.EarlyStoppingWithTieBreak)
+    backup = cb.find_callback(callbacks, cb.TrainingBackup)
+    return callbacks, early_stopping, backup
+
+
+def _evaluate_splits(model, inputs, data, task, run_dir: Path) -> dict[str, Any]:
+    """Metrics of every split but train (windows pooled per document), each split's predictions saved for the report."""
     from tfslm.publish.report import save_predictions
+    from tfslm.training.evaluation import collect_predictions, evaluate_predictions
 
     metrics: dict[str, Any] = {}
-    for split, split_ds in zip(splits[1:], datasets_[1:]):
-        logits, y_true = collect_predictions(model, split_ds)
-        if split in windows:
+    for split in inputs.splits:
+        if split == "train":
+            continue
+        logits, y_true = collect_predictions(model, inputs[split])
+        windows = inputs.windows_of(split)
+        if windows is not None:
             from tfslm.training.evaluation import pool_document_outputs
 
-            logits, y_true = pool_document_outputs(logits, y_true, windows[split], task)
+            logits, y_true = pool_document_outputs(logits, y_true, windows, task)
         metrics[split] = evaluate_predictions(logits, y_true, data.labels, with_confusion=True, task=task)
         save_predictions(run_dir, split, logits, y_true, data.labels, task)  # for the report's plots
-    monitor, mode = cb.resolve_monitor(cfg.training, data.labels, task)
-    epochs_run = len(history.history.get("loss", []))
-    metrics.update(
-        {
-            "monitor": monitor,
-            "best_epoch": int(early_stopping.best_epoch) + 1,
-            "epochs_trained": epochs_run,
-            "early_stopped": bool(early_stopping.stopped_epoch),
-            "data": summary,
-            "labels": list(data.labels.names),
-            "problem_type": task.problem_type,
-            "model": {"source": source, "type": type(model).__name__, "parameters": int(model.count_params())},
-            "training": {
-                "batch_size": per_replica_batch, "global_batch_size": batch_size, "steps_per_epoch": steps_per_epoch,
-                "seed": cfg.training.seed,
-            },
-            "distribution": dist.to_dict(per_replica_batch),
-            "train_seconds": round(time.time() - started, 1),
-            "speed": _speed_report(cfg, perf, train_ds),
-        }
-    )
-    if backup.resumed_from:
-        metrics["resumed_from"] = backup.resumed_from
+    return metrics
+
+
+def _run_summary(cfg: Config, dist, perf, inputs, data, task, model, history, early_stopping, started: float) -> dict[str, Any]:
+    """``metrics.json``'s keys beside the split metrics: monitor, epochs, data, model, training, distribution, speed."""
+    from tfslm.training.callbacks import resolve_monitor
+
+    monitor, _ = resolve_monitor(cfg.training, data.labels, task)
+    per_replica_batch = cfg.training.batch_size
+    return {
+        "monitor": monitor,
+        "best_epoch": int(early_stopping.best_epoch) + 1,
+        "epochs_trained": len(history.history.get("loss", [])),
+        "early_stopped": bool(early_stopping.stopped_epoch),
+        "data": data.summary(),
+        "labels": list(data.labels.names),
+        "problem_type": task.problem_type,
+        "model": {"source": _model_source(cfg), "type": type(model).__name__, "parameters": int(model.count_params())},
+        "training": {
+            "batch_size": per_replica_batch, "global_batch_size": inputs.batch_size, "steps_per_epoch": inputs.steps_per_epoch,
+            "seed": cfg.training.seed,
+        },
+        "distribution": dist.to_dict(per_replica_batch),
+        "train_seconds": round(time.time() - started, 1),
+        "speed": _speed_report(cfg, perf, inputs),
+    }
+
+
+def _save_and_export(cfg: Config, run_dir: Path, model, tokenizer, data, task, perf, metrics: dict[str, Any]):
+    """``model/`` (float32 whatever it trained in) and, with ``export.saved_model``, ``saved_model/``; returns the saved model."""
+    from tfslm.backends import get_backend
+    from tfslm.training.performance import float32_copy
 
     if perf.mixed_precision != "off":  # save and serve a float32 model, whatever it trained in
         model = float32_copy(model)
-    save_pretrained(model, tokenizer, run_dir / "model")
+    get_backend().save_pretrained(model, tokenizer, run_dir / "model")
     if cfg.export.saved_model:
         from tfslm.serving.saved_model import export_saved_model
 
@@ -308,11 +334,17 @@ def _train(cfg: Config, dist, run_dir: Path, started: float, *, overwrite: bool,
             log.warning("saved_model: %s", info["note"])
         keys = ("signatures", "in_graph_tokenizer", "long_text", "chunk_stride", "pooling")
         metrics["saved_model"] = {k: info[k] for k in keys if k in info}
+    return model
+
+
+def _finish_run(cfg: Config, dist, run_dir: Path, metrics: dict[str, Any], history, model, tokenizer) -> TrainResult:
+    """``metrics.json`` (the run is finished), the backup deleted, the card, the report, the push."""
+    from tfslm.publish.card import write_model_card
+    from tfslm.training.backup import BACKUP_DIRNAME, delete_backup
+
     atomic_write_json(run_dir / FINISHED_MARKER, metrics)
     if dist.is_chief:
-        delete_backup(backup_dir)  # finished: nothing to resume
-    from tfslm.publish.card import write_model_card
-
+        delete_backup(cfg.run_dir / BACKUP_DIRNAME)  # finished: nothing to resume
     write_model_card(run_dir)
     if not dist.is_chief:
         return TrainResult(run_dir=run_dir, metrics=metrics, history=dict(history.history), model=model, tokenizer=tokenizer, is_chief=False)

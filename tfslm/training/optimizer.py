@@ -1,4 +1,4 @@
-"""Optimizer and learning-rate schedule: transformers' ``create_optimizer`` with warmup.
+"""Optimizer and learning-rate schedule: warmup then decay, from the model backend (transformers' ``create_optimizer``).
 
 Example:
     >>> optimizer, schedule = create_optimizer_for(cfg.training, steps_per_epoch=100)  # doctest: +SKIP
@@ -11,8 +11,6 @@ from tfslm.config import TrainingConfig
 
 __all__ = ["create_optimizer_for", "compile_model", "schedule_steps"]
 
-_NO_DECAY = ["LayerNorm", "layer_norm", "bias"]
-
 
 def schedule_steps(training: TrainingConfig, steps_per_epoch: int) -> tuple[int, int]:
     """``(total_steps, warmup_steps)`` over all epochs."""
@@ -24,41 +22,20 @@ def create_optimizer_for(training: TrainingConfig, steps_per_epoch: int):
     """An AdamW optimizer with linear warmup then the configured decay; returns ``(optimizer, schedule)``.
 
     "linear" and "polynomial" (power 2) are ``transformers.create_optimizer``
-    itself; "cosine" and "constant" put a Keras decay behind the same warmup.
+    itself; "cosine" and "constant" put a Keras decay behind the same warmup
+    (:meth:`tfslm.backends.base.Backend.create_optimizer`).
 
     Args:
         training: the ``training`` section (learning_rate, warmup_ratio, weight_decay, schedule, epochs).
         steps_per_epoch: optimizer steps in one epoch.
     """
-    import tensorflow as tf
-    from transformers import create_optimizer
-    from transformers.optimization_tf import AdamWeightDecay, WarmUp
+    from tfslm.backends import get_backend
 
     total, warmup = schedule_steps(training, steps_per_epoch)
-    lr = training.learning_rate
-    if training.schedule in ("linear", "polynomial"):
-        return create_optimizer(
-            init_lr=lr,
-            num_train_steps=total,
-            num_warmup_steps=warmup,
-            weight_decay_rate=training.weight_decay,
-            power=1.0 if training.schedule == "linear" else 2.0,
-        )
-    decay_steps = max(1, total - warmup)
-    if training.schedule == "cosine":
-        schedule = tf.keras.optimizers.schedules.CosineDecay(lr, decay_steps=decay_steps)
-    else:  # constant
-        schedule = tf.keras.optimizers.schedules.PolynomialDecay(lr, decay_steps, end_learning_rate=lr)
-    if warmup:
-        schedule = WarmUp(initial_learning_rate=lr, decay_schedule_fn=schedule, warmup_steps=warmup)
-    if training.weight_decay > 0:
-        optimizer = AdamWeightDecay(
-            learning_rate=schedule, weight_decay_rate=training.weight_decay, epsilon=1e-8,
-            exclude_from_weight_decay=_NO_DECAY,
-        )
-    else:
-        optimizer = tf.keras.optimizers.Adam(learning_rate=schedule, epsilon=1e-8)
-    return optimizer, schedule
+    return get_backend().create_optimizer(
+        learning_rate=training.learning_rate, total_steps=total, warmup_steps=warmup,
+        weight_decay=training.weight_decay, schedule=training.schedule,
+    )
 
 
 def _ScaledMSE():

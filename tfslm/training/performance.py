@@ -225,20 +225,12 @@ def Float32SparseCategoricalCrossentropy(**kwargs):  # noqa: N802 (a class facto
 
 
 def float32_copy(model):
-    """A float32-policy twin of a (mixed-precision) transformers model with the same weights.
+    """A float32-policy twin of a (mixed-precision) model with the same weights (the backend builds it).
 
     Mixed-precision variables are float32 already, so the weights copy as
     they are; the twin computes in float32, which is what a SavedModel
     consumer or ``from_pretrained`` expects.
     """
-    import tensorflow as tf
+    from tfslm.backends import get_backend
 
-    previous = tf.keras.mixed_precision.global_policy()
-    tf.keras.mixed_precision.set_global_policy("float32")
-    try:
-        twin = type(model)(model.config)
-        twin(twin.dummy_inputs, training=False)
-    finally:
-        tf.keras.mixed_precision.set_global_policy(previous)
-    twin.set_weights(model.get_weights())
-    return twin
+    return get_backend().float32_copy(model)
