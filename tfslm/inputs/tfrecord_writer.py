@@ -96,7 +96,7 @@ def _tokenized_splits(cfg):
 
 def _prepared_info(cfg, data, task, tokenizer, edges, compression: str) -> dict[str, Any]:
     """``prepared.json`` without its ``splits`` entries (filled as each split is written)."""
-    from tfslm import __version__
+    from tfslm._version import __version__
     from tfslm.inputs.token_cache import tokenizer_fingerprint
 
     return {
