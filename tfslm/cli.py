@@ -233,6 +233,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     debug = bool(getattr(args, "debug", False))
     if debug and "tensorflow" not in sys.modules:
         os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0"
+    from tfslm.training.interrupt import TrainingInterrupted, raise_on_sigterm
+
+    raise_on_sigterm()  # docker stop, Slurm, Kubernetes: like Ctrl-C, one line and the signal's exit code
     try:
         _env.import_tensorflow(quiet=not debug)
         _setup_logging(debug)
@@ -247,8 +250,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             traceback.print_exc()
         print(f"tfslm: error: remote: {one_line(exc)}", file=sys.stderr)
         return exc.exit_code
+    except TrainingInterrupted as exc:
+        print(f"tfslm: error: interrupted: {exc}", file=sys.stderr)
+        return exc.exit_code
     except KeyboardInterrupt:
-        print("tfslm: interrupted", file=sys.stderr)
+        print("tfslm: error: interrupted (SIGINT); rerun the same command to resume an unfinished training", file=sys.stderr)
         return 130
     except Exception as exc:  # a bug, not a user mistake: say so, keep it to one line
         if debug:

@@ -47,6 +47,7 @@ import tensorflow as tf
 
 from tfslm.atomic import atomic_file, atomic_write_json, atomic_write_text
 from tfslm.errors import RunDirError
+from tfslm.training.interrupt import TrainingInterrupted, stop_requested
 
 __all__ = [
     "TrainingBackup", "BACKUP_DIRNAME", "has_backup", "backup_position", "check_unfinished_run", "delete_backup",
@@ -333,7 +334,8 @@ class TrainingBackup(tf.keras.callbacks.BackupAndRestore):
     def _implements_train_batch_hooks(self):
         # A tf-keras hook, overridden (so it stays here): Keras asks it when it builds
         # its CallbackList, before on_train_begin, whether to call the batch hooks at all.
-        return bool(self.save_every_steps)
+        # Always: a SIGTERM is answered with a backup at the next step boundary.
+        return True
 
     # -- Keras hooks
     def on_train_begin(self, logs=None):
@@ -379,15 +381,20 @@ class TrainingBackup(tf.keras.callbacks.BackupAndRestore):
     def on_train_batch_end(self, batch, logs=None):
         # `batch` is the index of the last step this execution ran (Keras passes
         # step + steps_per_execution - 1), so counts are in optimizer steps.
-        if not (self.save_every_steps and self._steps) or batch + 1 >= self._steps:
-            return
+        signum = stop_requested()
+        if not self._steps or batch + 1 >= self._steps:
+            if signum is not None and not self._steps:  # unknown epoch length: no step backup is possible
+                raise TrainingInterrupted(signum, self.backup_dir if has_backup(self.backup_dir) else None)
+            return  # the epoch's last step: the epoch-end backup follows
         internals = _internals()
         current_epoch = internals.current_epoch(self)
         done = current_epoch * self._steps + batch + 1
-        if done - self._last_backup_step >= self.save_every_steps:
+        if signum is not None or (self.save_every_steps and done - self._last_backup_step >= self.save_every_steps):
             internals.set_backup_position(self.model, step=batch)
             internals.write_backup(self, epoch=current_epoch, batch=batch)
             self._last_backup_step = done
+        if signum is not None:
+            raise TrainingInterrupted(signum, self.backup_dir)
 
     def on_epoch_end(self, epoch, logs=None):
         self._epochs_run += 1
@@ -402,6 +409,9 @@ class TrainingBackup(tf.keras.callbacks.BackupAndRestore):
         self._last_backup_step = (epoch + 1) * (self._steps or 0)
         if chief:
             self._prune_best_weights()
+        signum = stop_requested()
+        if signum is not None:
+            raise TrainingInterrupted(signum, self.backup_dir)
 
     def on_train_end(self, logs=None):
         self._merge_history()

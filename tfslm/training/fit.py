@@ -104,9 +104,12 @@ def _fit(model, dist, cfg: Config, inputs, callbacks, verbose, *, position=None)
         shards = dist.num_workers if inputs.shard_policy == "file" else 1
         steps = inputs.steps_per_epoch
         train_ds = training_stream(train_ds, steps, position, file_shards=shards)
+    from tfslm.training.interrupt import graceful_stop
+
     try:
-        return model.fit(train_ds, validation_data=val_ds, epochs=cfg.training.epochs, steps_per_epoch=steps,
-                         callbacks=callbacks, verbose=verbose)
+        with graceful_stop():  # SIGTERM/SIGINT: TrainingBackup backs up at the next step, then stops
+            return model.fit(train_ds, validation_data=val_ds, epochs=cfg.training.epochs, steps_per_epoch=steps,
+                             callbacks=callbacks, verbose=verbose)
     except (tf.errors.UnavailableError, tf.errors.CancelledError, tf.errors.DeadlineExceededError) as exc:
         if dist.num_workers < 2:
             raise
