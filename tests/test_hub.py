@@ -380,3 +380,38 @@ def test_an_unfinished_run_is_refused_before_any_request(hub_server: HubServer, 
     with pytest.raises(RunDirError, match="did not finish .*rerun the same `tfslm train`"):
         push_run(run_dir, REPO, token=TOKEN, endpoint=hub_server.url)
     assert hub_server.requests == []
+
+
+def test_check_push_before_training(hub_server: HubServer, monkeypatch) -> None:
+    from tfslm.publish.hub import check_push
+
+    hub_server.tokens = {TOKEN}
+    assert check_push(REPO, token=TOKEN, endpoint=hub_server.url) != ""  # whoami answered for the token
+    with pytest.raises(HubAuthError):
+        check_push(REPO, token="hf_not_the_right_one", endpoint=hub_server.url)
+    with pytest.raises(ConfigError):
+        check_push("no-namespace", token=TOKEN, endpoint=hub_server.url)
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.setattr("huggingface_hub.get_token", lambda: None)
+    with pytest.raises(HubAuthError, match="HF_TOKEN"):
+        check_push(REPO, endpoint=hub_server.url)
+    # Unreachable endpoint: only a warning; the push after training tries again.
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    assert check_push(REPO, token=TOKEN, endpoint=closed, timeout=2) == ""
+
+
+def test_train_with_hub_push_and_no_token_fails_before_training(tmp_path, monkeypatch, capsys, train_csv) -> None:
+    import yaml
+
+    from conftest import assert_one_line_error, tiny_config_dict
+    from tfslm.cli import main
+
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    monkeypatch.setattr("huggingface_hub.get_token", lambda: None)
+    config = tmp_path / "push.yaml"
+    config.write_text(yaml.safe_dump(tiny_config_dict(tmp_path, train_csv, hub={"push": True, "repo_id": "me/tiny"})))
+    code = main(["train", str(config)])
+    assert_one_line_error(capsys, code, "no Hugging Face token")
+    assert not (tmp_path / "runs" / "tiny").exists()  # nothing trained, nothing written

@@ -43,7 +43,7 @@ from tfslm.errors import ConfigError, RemoteError, RunDirError, UserError
 from tfslm.publish.secrets import redact, redacted_logs
 from tfslm.run_dir import METRICS_FILE, MODEL_DIR, RUN_FILES, SAVED_MODEL_DIR, RunDir
 
-__all__ = ["push_run", "collect_run_files", "HubAuthError", "HubRequestError", "DEFAULT_ENDPOINT"]
+__all__ = ["push_run", "check_push", "collect_run_files", "HubAuthError", "HubRequestError", "DEFAULT_ENDPOINT"]
 
 logger = logging.getLogger(__name__)
 
@@ -323,6 +323,39 @@ def _translate(exc: BaseException, *, endpoint: str, repo_id: str, token: str, t
 
 
 # --------------------------------------------------------------------------- push
+
+
+def check_push(
+    repo_id: str, *, token: str | None = None, endpoint: str | None = None, timeout: float = 10.0, verify: bool = True,
+) -> str:
+    """Check before training what a push after it needs, so a missing token does not cost a whole run.
+
+    The repo id's form and a token's presence are checked offline; with
+    ``verify``, the endpoint is asked who the token belongs to (``whoami``): a
+    rejected token is an error, an unreachable endpoint only a warning (the
+    push after training retries it). Returns the token's user name, or "" when unverified.
+
+    Example:
+        >>> check_push("me/sentiment-tiny", token="hf_x", endpoint="http://127.0.0.1:8000", verify=False)
+        ''
+    """
+    repo_id = _check_repo_id(repo_id)
+    url = _resolve_endpoint(endpoint)
+    secret = _resolve_token(token)
+    if not verify:
+        return ""
+    from huggingface_hub import HfApi
+
+    with redacted_logs([secret]):
+        try:
+            with _hub_client(url, float(timeout)):
+                return str(HfApi(endpoint=url, token=secret).whoami().get("name") or "")
+        except Exception as exc:  # noqa: BLE001 - sorted below
+            failure = _translate(exc, endpoint=url, repo_id=repo_id, token=secret, timeout=float(timeout))
+    if isinstance(failure, HubAuthError):
+        raise failure
+    logger.warning("hub: could not check the token before training (%s); the push after training will try again", failure)
+    return ""
 
 
 def push_run(

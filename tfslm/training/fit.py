@@ -19,7 +19,7 @@ import yaml
 
 from tfslm.atomic import atomic_write_json, atomic_write_text
 from tfslm.config import Config, config_to_dict
-from tfslm.errors import RunDirError
+from tfslm.errors import RemoteError, RunDirError, UserError
 
 __all__ = ["train", "TrainResult", "set_seed", "is_finished_run"]
 
@@ -189,6 +189,10 @@ def _start_run(cfg: Config, dist, run_dir: Path, overwrite: bool) -> tuple[dict 
     """Make the run directory, decide on resuming, seed, log the strategy; returns ``(backup position, global batch)``."""
     from tfslm.training.backup import check_unfinished_run
 
+    if dist.is_chief and cfg.hub.push:
+        from tfslm.publish.hub import check_push
+
+        check_push(cfg.hub.repo_id)  # a missing or rejected token fails now, not after training
     if dist.is_chief:
         _prepare_run_dir(run_dir, overwrite)
     position = None
@@ -362,6 +366,11 @@ def _finish_run(cfg: Config, dist, run_dir: Path, metrics: dict[str, Any], histo
         # The run is complete on disk before any network call: a failed push loses nothing.
         from tfslm.publish.hub import push_run
 
-        url = push_run(run_dir, cfg.hub.repo_id, private=cfg.hub.private, revision=cfg.hub.revision)
+        try:
+            url = push_run(run_dir, cfg.hub.repo_id, private=cfg.hub.private, revision=cfg.hub.revision)
+        except (UserError, RemoteError) as exc:
+            retry = f"tfslm push {run_dir} --repo-id {cfg.hub.repo_id}" + (" --private" if cfg.hub.private else "") + (
+                f" --revision {cfg.hub.revision}" if cfg.hub.revision else "")
+            raise type(exc)(f"{exc}; the run is complete in {run_dir}: retry the upload with `{retry}`") from None
         log.info("pushed to %s", url)
     return TrainResult(run_dir=run_dir, metrics=metrics, history=dict(history.history), model=model, tokenizer=tokenizer)
