@@ -22,7 +22,7 @@ import threading
 from pathlib import Path
 from typing import Any, Iterator
 
-__all__ = ["atomic_write_text", "atomic_write_json", "atomic_file", "atomic_directory", "remove_stale_temporaries"]
+__all__ = ["atomic_write_text", "atomic_write_json", "atomic_file", "atomic_directory", "remove_stale_temporaries", "make_temporary_sibling", "replace_directory"]
 
 _RENAME_EXCHANGE = 2  # from <linux/fs.h>
 
@@ -155,35 +155,51 @@ def _exchange(a: Path, b: Path) -> bool:
     return result == 0
 
 
-@contextlib.contextmanager
-def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary sibling directory; on success it replaces ``path`` in one step.
+def make_temporary_sibling(path: str | os.PathLike) -> Path:
+    """A new empty directory beside ``path`` (mode per umask) to build a replacement for it in.
+
+    Its name marks it as this process's temporary, so a later write removes it
+    if this process dies (:func:`remove_stale_temporaries`).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(path)
+    tmp = Path(tempfile.mkdtemp(prefix=_temp_prefix(path), suffix=".tmp", dir=path.parent))
+    os.chmod(tmp, _default_mode(directory=True))
+    return tmp
+
+
+def replace_directory(new: str | os.PathLike, path: str | os.PathLike) -> None:
+    """Put the directory ``new`` in place of ``path`` in one step; the old ``path`` is removed.
 
     Where the OS can exchange two directories atomically (Linux), an existing
     ``path`` is swapped out in a single rename, so a reader or a crash sees the
     old directory or the new one, never neither. Elsewhere the old directory is
     moved aside first and removed after the new one is in place.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    remove_stale_temporaries(path)
-    tmp = Path(tempfile.mkdtemp(prefix=_temp_prefix(path), suffix=".tmp", dir=path.parent))
-    try:
-        os.chmod(tmp, _default_mode(directory=True))
-        yield tmp
-        _fsync_dir(tmp)
-        if path.exists():
-            if _exchange(tmp, path):
-                shutil.rmtree(tmp, ignore_errors=True)
-            else:
-                old = path.with_name(f".{path.name}.old")
-                shutil.rmtree(old, ignore_errors=True)
-                os.replace(path, old)
-                os.replace(tmp, path)
-                shutil.rmtree(old, ignore_errors=True)
+    new, path = Path(new), Path(path)
+    _fsync_dir(new)
+    if path.exists():
+        if _exchange(new, path):
+            shutil.rmtree(new, ignore_errors=True)
         else:
-            os.replace(tmp, path)
-        _fsync_dir(path.parent)
+            old = path.with_name(f".{path.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(path, old)
+            os.replace(new, path)
+            shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(new, path)
+    _fsync_dir(path.parent)
+
+
+@contextlib.contextmanager
+def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary sibling directory; on success it replaces ``path`` in one step (see :func:`replace_directory`)."""
+    tmp = make_temporary_sibling(path)
+    try:
+        yield tmp
+        replace_directory(tmp, path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -59,6 +59,15 @@ LOGS_DIR = "logs"
 PLOTS_DIR = "plots"
 PREDICTIONS_DIR = "predictions"
 EVALUATIONS_DIR = "evaluations"
+# Everything `tfslm train`, `evaluate`, `export` and `report` write at the top of a run directory.
+RUN_ENTRIES = frozenset({
+    CONFIG_FILE, LABELS_FILE, TASK_FILE, METRICS_FILE, CARD_FILE, REPORT_FILE, MODEL_DIR, SAVED_MODEL_DIR,
+    BACKUP_DIR, LOGS_DIR, PLOTS_DIR, PREDICTIONS_DIR, EVALUATIONS_DIR,
+})
+# What save_pretrained writes into model/ for the tokenizers and weights tfslm handles.
+_MODEL_FILES = ("config.json", "generation_config.json", "tf_model.h5", "tf_model.h5.index.json", "tokenizer.json",
+                "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json", "vocab.txt", "vocab.json",
+                "merges.txt", "spiece.model", "sentencepiece.bpe.model")
 # The run's own files a Hub push uploads beside model/ and saved_model/.
 RUN_FILES = (LABELS_FILE, TASK_FILE, CARD_FILE, METRICS_FILE, CONFIG_FILE)
 
@@ -163,6 +172,23 @@ class RunDir:
             )
         return self
 
+    def is_run(self) -> bool:
+        """True when the directory holds a tfslm run (finished or not): its ``config.yaml``."""
+        return self.config.is_file()
+
+    def foreign_entries(self) -> list[Path]:
+        """Files and directories in the run directory that tfslm does not write (a user's ``notes.txt``)."""
+        if not self.root.is_dir():
+            return []
+        out = []
+        for entry in sorted(self.root.iterdir()):
+            if entry.name in RUN_ENTRIES or (entry.name.startswith(".") and entry.name.endswith(".tmp")):
+                continue
+            out.append(entry)
+        if self.model.is_dir():
+            out += [p for p in sorted(self.model.iterdir()) if p.name not in _MODEL_FILES and not _is_weight_shard(p.name)]
+        return out
+
     # ------------------------------------------------------------ I/O
     def read_metrics(self, *, required: bool = True) -> dict | None:
         return read_json(self.metrics, required=required)
@@ -173,6 +199,10 @@ class RunDir:
 
     def read_config(self) -> dict:
         return read_yaml(self.config)
+
+
+def _is_weight_shard(name: str) -> bool:
+    return name.startswith("tf_model-") and name.endswith(".h5")
 
 
 def read_json(path: str | os.PathLike, *, required: bool = True) -> Any:

@@ -15,18 +15,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from tfslm.atomic import atomic_write_json, atomic_write_text
+from tfslm.atomic import make_temporary_sibling, replace_directory
 from tfslm.config import Config, config_to_dict
 from tfslm.errors import RemoteError, RunDirError, UserError
+from tfslm.run_dir import CONFIG_FILE, RunDir, write_yaml
+from tfslm.training.interrupt import TrainingInterrupted
 
 __all__ = ["train", "TrainResult", "set_seed", "is_finished_run"]
 
 log = logging.getLogger("tfslm")
-
-FINISHED_MARKER = "metrics.json"  # written last: its presence means the run completed
-
 
 @dataclass
 class TrainResult:
@@ -50,20 +47,30 @@ def set_seed(seed: int, deterministic: bool = True) -> None:
 
 
 def is_finished_run(run_dir: str | Path) -> bool:
-    return (Path(run_dir) / FINISHED_MARKER).is_file()
+    return RunDir(run_dir).is_finished()
 
 
-def _prepare_run_dir(run_dir: Path, overwrite: bool) -> None:
-    if run_dir.exists() and not run_dir.is_dir():
-        raise RunDirError(f"{run_dir}: exists and is not a directory; choose another output_dir/run_name")
-    if is_finished_run(run_dir):
-        if not overwrite:
-            raise RunDirError(
-                f"{run_dir}: holds a finished run; pass --overwrite to replace it, or set run_name to keep both"
-            )
-        # Un-mark it first: a crash from here on leaves a run that is clearly unfinished.
-        (run_dir / FINISHED_MARKER).unlink()
-    run_dir.mkdir(parents=True, exist_ok=True)
+def _check_destination(run: RunDir, overwrite: bool) -> None:
+    """Refuse a run directory that is a file, lies under one, or holds what tfslm did not write."""
+    for path in (run.root, *run.root.parents):
+        if path.exists() and not path.is_dir():
+            where = "" if path == run.root else f" ({path} is a file)"
+            raise RunDirError(f"{run.root}: is not a directory{where}; choose another output_dir or run_name")
+    if overwrite or not run.root.is_dir() or not any(run.root.iterdir()):
+        return
+    if not run.is_run():
+        raise RunDirError(
+            f"{run.root}: exists and is not a tfslm run (no {CONFIG_FILE}); choose another output_dir or run_name, "
+            "or pass --overwrite to replace the directory"
+        )
+    foreign = run.foreign_entries()
+    if foreign:
+        raise RunDirError(
+            f"{run.root}: holds {foreign[0].relative_to(run.root)}, which tfslm did not write; move it out of the run "
+            "directory, or pass --overwrite to replace the directory"
+        )
+    if run.is_finished():
+        raise RunDirError(f"{run.root}: holds a finished run; pass --overwrite to replace it, or set run_name to keep both")
 
 
 def _device_for(dist):
@@ -147,26 +154,44 @@ def train(cfg: Config, *, overwrite: bool = False, verbose: int | str = "auto") 
     Example:
         >>> result = train(load_config("configs/quickstart.yaml"), overwrite=True)   # doctest: +SKIP
     """
+    from tfslm.training.backup import has_backup
     from tfslm.training.distribute import resolve_strategy
 
     started = time.time()
     # First: splitting the CPU into replicas and connecting to a TPU must precede any other TF work.
     dist = resolve_strategy(cfg.training)
-    run_dir = cfg.run_dir if dist.is_chief else Path(tempfile.mkdtemp(prefix=f"tfslm-worker{dist.worker_index}-"))
-    try:
-        return _train(cfg, dist, run_dir, started, overwrite=overwrite, verbose=verbose)
-    finally:
-        if not dist.is_chief:  # other workers ran every step (collectives need them) but keep nothing
+    if not dist.is_chief:  # other workers run every step (collectives need them) but keep nothing
+        run_dir = Path(tempfile.mkdtemp(prefix=f"tfslm-worker{dist.worker_index}-"))
+        try:
+            return _train(cfg, dist, run_dir, started, overwrite=overwrite, verbose=verbose)
+        finally:
             shutil.rmtree(run_dir, ignore_errors=True)
+    run = RunDir(cfg.run_dir)
+    _check_destination(run, overwrite)
+    existed = run.root.exists()
+    # --overwrite builds the new run beside the old one and swaps it in at the end, so an
+    # interrupted --overwrite leaves the old run whole (one process only: a cluster's
+    # workers restore from the chief's directory, so they train in place).
+    staging = make_temporary_sibling(run.root) if overwrite and existed and dist.num_workers == 1 else None
+    try:
+        return _train(cfg, dist, staging or run.root, started, overwrite=overwrite, verbose=verbose, staged=staging is not None)
+    except BaseException as exc:
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)
+            if isinstance(exc, TrainingInterrupted):  # nothing to resume: the old run is still in place
+                raise TrainingInterrupted(exc.signum) from None
+        elif not existed and not has_backup(run.backup):
+            shutil.rmtree(run.root, ignore_errors=True)  # a failed first attempt leaves no empty run directory
+        raise
 
 
-def _train(cfg: Config, dist, run_dir: Path, started: float, *, overwrite: bool, verbose) -> TrainResult:
+def _train(cfg: Config, dist, run_dir: Path, started: float, *, overwrite: bool, verbose, staged: bool = False) -> TrainResult:
     """The steps of :func:`train`, in order; each writes what the next needs."""
     from tfslm.inputs.pipeline import build_inputs_from_config
     from tfslm.tasks.base import Task
     from tfslm.training.performance import resolve_performance
 
-    position, batch_size = _start_run(cfg, dist, run_dir, overwrite)
+    position, batch_size = _start_run(cfg, dist, run_dir, overwrite, staged=staged)
     task = Task.from_config(cfg)
     data = _load_run_data(cfg, task)
     perf = resolve_performance(cfg.training, device=_device_for(dist))
@@ -175,17 +200,22 @@ def _train(cfg: Config, dist, run_dir: Path, started: float, *, overwrite: bool,
     inputs = build_inputs_from_config(cfg, data, model, tokenizer, batch_size=batch_size)
     _compile_run_model(model, cfg, dist, perf, task, inputs.steps_per_epoch)
     _write_run_header(run_dir, cfg, data, task)
-    callbacks, early_stopping, backup = _run_callbacks(cfg, run_dir, inputs, data, task)
+    callbacks, early_stopping, backup = _run_callbacks(cfg, dist, run_dir, inputs, data, task)
     history = _fit(model, dist, cfg, inputs, callbacks, verbose, position=position)
     metrics = _evaluate_splits(model, inputs, data, task, run_dir)
     metrics.update(_run_summary(cfg, dist, perf, inputs, data, task, model, history, early_stopping, started))
     if backup.resumed_from:
         metrics["resumed_from"] = backup.resumed_from
     model = _save_and_export(cfg, run_dir, model, tokenizer, data, task, perf, metrics)
-    return _finish_run(cfg, dist, run_dir, metrics, history, model, tokenizer)
+    return _finish_run(cfg, dist, run_dir, metrics, history, model, tokenizer, staged=staged)
 
 
-def _start_run(cfg: Config, dist, run_dir: Path, overwrite: bool) -> tuple[dict | None, int]:
+def _backup_dir(cfg: Config, dist, run_dir: Path) -> Path:
+    # The chief's, also for the other workers: Keras restores them all from it.
+    return RunDir(run_dir if dist.is_chief else cfg.run_dir).backup
+
+
+def _start_run(cfg: Config, dist, run_dir: Path, overwrite: bool, *, staged: bool = False) -> tuple[dict | None, int]:
     """Make the run directory, decide on resuming, seed, log the strategy; returns ``(backup position, global batch)``."""
     from tfslm.training.backup import check_unfinished_run
 
@@ -194,9 +224,9 @@ def _start_run(cfg: Config, dist, run_dir: Path, overwrite: bool) -> tuple[dict 
 
         check_push(cfg.hub.repo_id)  # a missing or rejected token fails now, not after training
     if dist.is_chief:
-        _prepare_run_dir(run_dir, overwrite)
+        run_dir.mkdir(parents=True, exist_ok=True)
     position = None
-    if dist.is_chief or not overwrite:
+    if not staged and (dist.is_chief or not overwrite):
         # An unfinished run's backup: resumed by fit below if the config matches (else a RunDirError).
         # Workers that see the chief's directory refuse a changed config too, instead of waiting for a chief that quit.
         position = check_unfinished_run(cfg.run_dir, config_to_dict(cfg), overwrite=overwrite)
@@ -259,17 +289,16 @@ def _compile_run_model(model, cfg: Config, dist, perf, task, steps_per_epoch: in
 
 def _write_run_header(run_dir: Path, cfg: Config, data, task) -> None:
     """The resolved config and label space go in first, so an interrupted run says what it was."""
-    atomic_write_text(run_dir / "config.yaml", yaml.safe_dump(config_to_dict(cfg), sort_keys=False, allow_unicode=True))
+    write_yaml(RunDir(run_dir).config, config_to_dict(cfg))
     data.labels.save(run_dir / "labels.json")
     task.save(run_dir)
 
 
-def _run_callbacks(cfg: Config, run_dir: Path, inputs, data, task):
+def _run_callbacks(cfg: Config, dist, run_dir: Path, inputs, data, task):
     """``(callbacks, early stopping, backup)``: :func:`~tfslm.training.callbacks.default_callbacks`, picked out by type."""
     from tfslm.training import callbacks as cb
-    from tfslm.training.backup import BACKUP_DIRNAME
 
-    backup_dir = cfg.run_dir / BACKUP_DIRNAME  # the chief's, also for the other workers: Keras restores all from it
+    backup_dir = _backup_dir(cfg, dist, run_dir)
     # The backup outlives fit: a crash while evaluating or exporting then does not repeat the training.
     callbacks = cb.default_callbacks(run_dir, inputs.validation, data.labels, cfg.training, task,
                                      windows=inputs.windows_of("validation"), backup_dir=backup_dir, delete_backup=False)
@@ -344,33 +373,46 @@ def _save_and_export(cfg: Config, run_dir: Path, model, tokenizer, data, task, p
     return model
 
 
-def _finish_run(cfg: Config, dist, run_dir: Path, metrics: dict[str, Any], history, model, tokenizer) -> TrainResult:
-    """``metrics.json`` (the run is finished), the backup deleted, the card, the report, the push."""
+def _finish_run(cfg: Config, dist, run_dir: Path, metrics: dict[str, Any], history, model, tokenizer, *, staged: bool = False) -> TrainResult:
+    """``metrics.json`` (the run is finished), the backup deleted, the card, the report, the swap, the push."""
     from tfslm.publish.card import write_model_card
-    from tfslm.training.backup import BACKUP_DIRNAME, delete_backup
+    from tfslm.training.backup import delete_backup
 
-    atomic_write_json(run_dir / FINISHED_MARKER, metrics)
+    RunDir(run_dir).write_metrics(metrics)
     if dist.is_chief:
-        delete_backup(cfg.run_dir / BACKUP_DIRNAME)  # finished: nothing to resume
+        delete_backup(_backup_dir(cfg, dist, run_dir))  # finished: nothing to resume
     write_model_card(run_dir)
+    result = TrainResult(run_dir=run_dir, metrics=metrics, history=dict(history.history), model=model, tokenizer=tokenizer,
+                         is_chief=dist.is_chief)
     if not dist.is_chief:
-        return TrainResult(run_dir=run_dir, metrics=metrics, history=dict(history.history), model=model, tokenizer=tokenizer, is_chief=False)
-    try:
-        from tfslm.publish.report import write_report
+        return result
+    if staged:  # --overwrite: the finished new run replaces the old one in one step
+        replace_directory(run_dir, cfg.run_dir)
+        result.run_dir = run_dir = cfg.run_dir
+    _write_report_or_warn(run_dir)
+    log.info("done in %.0fs: %s", metrics["train_seconds"], run_dir)
+    if cfg.hub.push:
+        _push_finished_run(cfg, run_dir)
+    return result
 
+
+def _write_report_or_warn(run_dir: Path) -> None:
+    from tfslm.publish.report import write_report
+
+    try:
         write_report(run_dir)
     except Exception as exc:  # a plotting failure must not fail a finished training run
         log.warning("report: not written (%s: %s); run `tfslm report %s` to retry", type(exc).__name__, exc, run_dir)
-    log.info("done in %.0fs: %s", metrics["train_seconds"], run_dir)
-    if cfg.hub.push:
-        # The run is complete on disk before any network call: a failed push loses nothing.
-        from tfslm.publish.hub import push_run
 
-        try:
-            url = push_run(run_dir, cfg.hub.repo_id, private=cfg.hub.private, revision=cfg.hub.revision)
-        except (UserError, RemoteError) as exc:
-            retry = f"tfslm push {run_dir} --repo-id {cfg.hub.repo_id}" + (" --private" if cfg.hub.private else "") + (
-                f" --revision {cfg.hub.revision}" if cfg.hub.revision else "")
-            raise type(exc)(f"{exc}; the run is complete in {run_dir}: retry the upload with `{retry}`") from None
-        log.info("pushed to %s", url)
-    return TrainResult(run_dir=run_dir, metrics=metrics, history=dict(history.history), model=model, tokenizer=tokenizer)
+
+def _push_finished_run(cfg: Config, run_dir: Path) -> None:
+    """The run is complete on disk before any network call: a failed push loses nothing and says how to retry."""
+    from tfslm.publish.hub import push_run
+
+    try:
+        url = push_run(run_dir, cfg.hub.repo_id, private=cfg.hub.private, revision=cfg.hub.revision)
+    except (UserError, RemoteError) as exc:
+        retry = f"tfslm push {run_dir} --repo-id {cfg.hub.repo_id}" + (" --private" if cfg.hub.private else "") + (
+            f" --revision {cfg.hub.revision}" if cfg.hub.revision else "")
+        raise type(exc)(f"{exc}; the run is complete in {run_dir}: retry the upload with `{retry}`") from None
+    log.info("pushed to %s", url)
