@@ -57,6 +57,7 @@ def _datasets(tiny, **kw):
     return bucketed_datasets(data, None, tokenizer, batch_size=BATCH, max_length=MAX_LENGTH, **kw)
 
 
+@pytest.mark.slow
 def test_every_row_exactly_once_per_epoch_with_labels(tiny):
     data, tokenizer = tiny
     train_ds, val_ds = _datasets(tiny)
@@ -114,6 +115,7 @@ def test_static_shapes_yield_only_declared_shapes(tiny):
     assert train_ds.element_spec[0]["input_ids"].shape[0] == BATCH
 
 
+@pytest.mark.slow
 def test_same_seed_same_batches_other_seed_other_order(tiny):
     def batches(seed):
         train_ds, _ = _datasets(tiny, seed=seed)
