@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -20,7 +21,7 @@ from conftest import make_rows, tiny_config_dict, write_csv
 from tfslm.config import config_from_dict
 from tfslm.errors import DataError, RunDirError
 
-FIXTURE = __import__("pathlib").Path(__file__).resolve().parent / "fixtures" / "runs-0.1.0" / "classification"
+FIXTURE = Path(__file__).resolve().parent / "fixtures" / "runs-0.1.0" / "classification"
 TEXTS = ["Goal!", "A long text about the new physics experiment in the lab and the theory behind it, really", "",
          "bread oven", "the coach of the team saw the match", "Spice"]
 
