@@ -96,6 +96,23 @@ def tiny_config_dict(tmp_path: Path, train_file: Path, **sections) -> dict:
     return cfg
 
 
+@pytest.fixture(autouse=True)
+def _fresh_tfslm_log_handlers():
+    """Drop the log handlers a test's `tfslm.cli.main` call added.
+
+    `main` attaches a StreamHandler to the ``tfslm`` logger on its first call and keeps it:
+    bound to that test's captured stderr, which pytest closes after the test, so every
+    later in-process `main` would print "--- Logging error --- ... Traceback" to stderr.
+    """
+    import logging
+
+    logger = logging.getLogger("tfslm")
+    before = list(logger.handlers)
+    yield
+    for handler in [h for h in logger.handlers if h not in before]:
+        logger.removeHandler(handler)
+
+
 @pytest.fixture
 def train_csv(tmp_path) -> Path:
     return write_csv(tmp_path / "train.csv", make_rows(120, seed=1))

@@ -61,6 +61,7 @@ def _datasets(tiny, **kw):
     return _inputs(tiny, **kw).as_tuple()
 
 
+@pytest.mark.slow
 def test_every_row_exactly_once_per_epoch_with_labels(tiny):
     data, tokenizer = tiny
     inputs = _inputs(tiny)
@@ -120,6 +121,7 @@ def test_static_shapes_yield_only_declared_shapes(tiny):
     assert train_ds.element_spec[0]["input_ids"].shape[0] == BATCH
 
 
+@pytest.mark.slow
 def test_same_seed_same_batches_other_seed_other_order(tiny):
     def batches(seed):
         train_ds, _ = _datasets(tiny, seed=seed)

@@ -18,6 +18,8 @@ from conftest import make_rows, tiny_config_dict, write_csv
 
 pytest.importorskip("tensorflow_text", reason="tensorflow-text has no wheel for this platform")
 
+pytestmark = pytest.mark.slow  # every test uses the chunk runs trained by `tfslm.train`
+
 MAX_LENGTH, STRIDE = 32, 8  # 30 text tokens a window, windows 22 tokens apart
 
 CONSUMER = r"""
@@ -31,6 +33,8 @@ out = {k: v.numpy() for k, v in served.signatures["serving_default"](text=tf.con
 out = {k: [s.decode("utf-8") for s in v] if v.dtype == object else v.tolist() for k, v in out.items()}
 windows = served.signatures["tokenize_windows"](text=tf.constant(texts))
 out["doc_index"] = windows["doc_index"].numpy().tolist()
+out["window_ids"] = windows["input_ids"].numpy().tolist()
+out["window_mask"] = windows["attention_mask"].numpy().tolist()
 out["signatures"] = sorted(served.signatures.keys())
 empty = served.signatures["serving_default"](text=tf.constant([], tf.string))  # a request with no texts
 out["empty_rows"] = sorted({v.shape[0] for v in empty.values()})
@@ -76,6 +80,16 @@ def _texts() -> list[str]:
     return ["", "Goal team.", " ".join(words[:40]), " ".join(words[:140]), "Bread oven.", " ".join(words[:220])]
 
 
+def _hf_windows(tokenizer, texts, max_length, stride):
+    """The oracle: the fast tokenizer's own overflowing windows (not tfslm's chunk_encode)."""
+    enc = tokenizer(list(texts), truncation=True, max_length=max_length, stride=stride, return_overflowing_tokens=True)
+    return [list(ids) for ids in enc["input_ids"]], list(enc["overflow_to_sample_mapping"])
+
+
+def _strip(ids_rows, mask_rows):
+    return [list(ids[: int(sum(mask))]) for ids, mask in zip(ids_rows, mask_rows)]
+
+
 def _call_consumer(saved_model, texts, tmp_path) -> dict:
     (tmp_path / "texts.json").write_text(json.dumps(texts), encoding="utf-8")
     (tmp_path / "consumer.py").write_text(CONSUMER)
@@ -88,21 +102,35 @@ def _call_consumer(saved_model, texts, tmp_path) -> dict:
 
 @pytest.mark.parametrize("name", list(RUNS))
 def test_saved_model_pools_windows_like_predictor_in_a_tf_only_process(chunk_runs, name, tmp_path):
-    from tfslm.inputs.chunking import chunk_encode
     from tfslm.serving.predictor import Predictor
 
     run = chunk_runs[name]
     predictor = Predictor.from_run(run)
     assert predictor.chunk_stride == STRIDE
     texts = _texts()
-    _, doc_index = chunk_encode(texts, predictor.tokenizer, max_length=MAX_LENGTH, stride=STRIDE)
+    window_ids, doc_index = _hf_windows(predictor.tokenizer, texts, MAX_LENGTH, STRIDE)
     windows = np.bincount(doc_index, minlength=len(texts))
     assert windows[0] == windows[1] == 1 and windows[2] == 2 and windows[3] >= 5 and windows[5] >= 8, windows
 
     out = _call_consumer(run / "saved_model", texts, tmp_path)
     assert "tokenize_windows" in out["signatures"]
-    assert out["doc_index"] == doc_index.tolist()
+    assert out["doc_index"] == doc_index
+    assert _strip(out["window_ids"], out["window_mask"]) == window_ids
     assert out["empty_rows"] == [0]
+    # The pooling, computed here: the model on each HF window, then the mean probability
+    # (classes; served back as its log) or the mean output (scores) of each text's windows.
+    padded = predictor.tokenizer.pad({"input_ids": window_ids}, padding=True, return_tensors="tf")
+    outputs = predictor.model({"input_ids": padded["input_ids"], "attention_mask": padded["attention_mask"]}, training=False)
+    window_logits = outputs.logits.numpy().astype(np.float64)
+    doc_index = np.asarray(doc_index)
+    if name == "regression":
+        expected = np.stack([window_logits[doc_index == d].mean(axis=0) for d in range(len(texts))])
+        np.testing.assert_allclose(out["logits"], expected, atol=1e-5)
+    else:
+        probs = np.exp(window_logits - window_logits.max(axis=1, keepdims=True))
+        probs /= probs.sum(axis=1, keepdims=True)
+        expected = np.stack([probs[doc_index == d].mean(axis=0) for d in range(len(texts))])
+        np.testing.assert_allclose(out["probabilities"], expected, atol=1e-5)
     np.testing.assert_allclose(out["logits"], predictor.logits(texts), atol=1e-5)
     decoded = predictor.predict_scores(texts)
     if name == "regression":
@@ -142,13 +170,25 @@ def test_truncate_export_of_the_same_model_is_unchanged(chunk_runs, tmp_path):
 @pytest.mark.parametrize("side", ["right", "left"])
 @pytest.mark.parametrize("stride", [1, STRIDE, 29])
 def test_in_graph_windows_equal_the_tokenizers_overflow(chunk_runs, side, stride):
-    from tfslm.serving.wordpiece_graph import build_in_graph_tokenizer, verify_windows as _verify_windows
+    import tensorflow as tf
+
     from tfslm.serving.predictor import Predictor
+    from tfslm.serving.wordpiece_graph import build_in_graph_tokenizer
 
     tokenizer = Predictor.from_run(chunk_runs["classes"]).tokenizer
     tokenizer.truncation_side = side
+    words = " ".join(r["text"] for r in make_rows(40, seed=4)).split()
+    # every length from 0 to 120 words: all the window edges (1, 2, 3+ windows, exact fits) for any stride
+    texts = [" ".join(words[:n]) for n in range(121)] + ["Ação, coração e pé-de-moleque!", "😀 [SEP] emoji", " \t\n "]
+    expected_ids, expected_docs = _hf_windows(tokenizer, texts, MAX_LENGTH, stride)
+    assert max(np.bincount(expected_docs)) >= 5 and len(set(len(ids) for ids in expected_ids)) > 5
     module = build_in_graph_tokenizer(tokenizer, MAX_LENGTH)
-    _verify_windows(module, tokenizer, MAX_LENGTH, stride)  # raises on the first differing window
+    input_ids, attention_mask, doc_index = module.windows(tf.constant(texts), stride)
+    assert doc_index.numpy().tolist() == expected_docs
+    got = _strip(input_ids.numpy().tolist(), attention_mask.numpy().tolist())
+    for row, (mine, theirs) in enumerate(zip(got, expected_ids)):
+        assert mine == theirs, (row, texts[expected_docs[row]])
+    assert len(got) == len(expected_ids)
 
 
 def test_chunk_export_errors_and_fallback(chunk_runs, tmp_path):

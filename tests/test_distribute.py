@@ -147,6 +147,7 @@ def cluster_setup(tmp_path_factory):
     return tmp, config, reference
 
 
+@pytest.mark.slow
 def test_mirrored_two_cpu_replicas_match_single_device(cluster_setup):
     tmp, config, reference = cluster_setup
     path = config("mirrored", strategy="mirrored", cpu_replicas=2, batch_size=GLOBAL_BATCH // 2)
@@ -167,6 +168,7 @@ def test_mirrored_two_cpu_replicas_match_single_device(cluster_setup):
         assert mine["loss"] == pytest.approx(theirs["loss"], rel=1e-4)
 
 
+@pytest.mark.slow
 def test_two_worker_cluster_trains_and_only_the_chief_writes(cluster_setup, tmp_path):
     tmp, config, reference = cluster_setup
     path = config("cluster", strategy="multi_worker", batch_size=GLOBAL_BATCH // 2)
@@ -226,6 +228,7 @@ def _wait(procs, timeout: float) -> list[int]:
             proc.kill()
 
 
+@pytest.mark.slow
 def test_killed_worker_restarts_and_the_cluster_resumes(cluster_setup, tmp_path):
     """kill -9 a worker in epoch 2: the chief stops with one line; restarted, the cluster resumes from the backup."""
     import time

@@ -348,6 +348,7 @@ def test_bad_arguments_are_value_errors(exports, tmp_path):
     assert not (tmp_path / "x").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.shared
 @needs_tf_text
 def test_in_graph_parity_on_shared_essays():

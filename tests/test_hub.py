@@ -333,6 +333,7 @@ def test_connection_refused_is_remote_error(run_dir: Path, caplog, capsys) -> No
     assert "connection refused" in message
 
 
+@pytest.mark.slow
 def test_timeout_is_remote_error_and_retry_succeeds(hub_server: HubServer, run_dir: Path, caplog, capsys) -> None:
     caplog.set_level(logging.DEBUG)
     before = _digest(run_dir)
@@ -348,6 +349,7 @@ def test_timeout_is_remote_error_and_retry_succeeds(hub_server: HubServer, run_d
     assert _digest(run_dir) == before
 
 
+@pytest.mark.slow
 def test_hanging_lfs_storage_fails_in_bounded_time(hub_server: HubServer, run_dir: Path, caplog, capsys) -> None:
     weights_oid = hashlib.sha256((run_dir / "model" / "tf_model.h5").read_bytes()).hexdigest()
     hub_server.hang(3.0, times=None, path_regex=rf"^/lfs-storage/{weights_oid}$")

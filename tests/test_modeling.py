@@ -72,6 +72,7 @@ def test_hub_id_offline_is_a_clear_error():
         load_checkpoint("someone/not-cached-model", LABELS)
 
 
+@pytest.mark.slow
 @needs_minilm
 def test_pytorch_safetensors_load_without_torch():
     """The real MiniLM checkpoint is PyTorch safetensors; it must load with no torch installed."""

@@ -126,6 +126,7 @@ def _fit_tiny(tmp_path, train_csv, precision):
     return loss, logits.dtype.name, twin(features).logits.dtype.name, gap
 
 
+@pytest.mark.slow
 def test_bf16_reaches_the_float32_validation_loss(tmp_path, train_csv):
     """Stated tolerance: after the same seeded fit, |val_loss(bf16) - val_loss(float32)| <= 0.1 (and <= 10%)."""
     loss32, dtype32, _, gap32 = _fit_tiny(tmp_path, train_csv, "off")
@@ -136,6 +137,7 @@ def test_bf16_reaches_the_float32_validation_loss(tmp_path, train_csv):
     assert abs(loss16 - loss32) <= max(0.1, 0.1 * loss32), (loss16, loss32)
 
 
+@pytest.mark.slow
 def test_train_reports_speed_and_saves_float32(tmp_path, train_csv):
     from tfslm.training.fit import train
 

@@ -94,6 +94,7 @@ def _csv_epochs(path):
     return [int(row["epoch"]) for row in csv.DictReader(open(path))]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("steps_per_execution, resume_step", [(1, 6), (3, 9)])
 def test_mid_epoch_resume_skips_done_steps_and_keeps_callback_state(tmp_path, steps_per_execution, resume_step):
     scores = [0.5, 0.9, 0.3, 0.2]  # best epoch: 2 (index 1), long before the crash
@@ -130,6 +131,7 @@ def test_run_that_early_stopping_ended_stays_ended(tmp_path):
     assert _csv_epochs(tmp_path / "logs" / "history.csv") == [0, 1, 2, 3]
 
 
+@pytest.mark.slow
 def test_kill_between_state_and_checkpoint_at_an_epoch_end(tmp_path):
     """The per-epoch record and a new best's weights are written, the checkpoint is not: resume redoes that epoch."""
     from tfslm.training.backup import TrainingBackup
@@ -203,6 +205,7 @@ def test_resume_with_another_config_is_refused_in_one_line(tmp_path, capsys):
     assert not (run_dir / "backup").exists()
 
 
+@pytest.mark.slow
 def test_crash_after_training_resumes_without_training_again(tmp_path, train_csv, monkeypatch):
     """A crash while exporting keeps the backup; the rerun trains no more and finishes the run."""
     import tfslm.backends.hf_tf
@@ -256,6 +259,7 @@ def _checkpoint_number(run_dir):
         return None
 
 
+@pytest.mark.slow
 def test_train_killed_with_sigkill_during_epoch_2_resumes(tmp_path):
     """Real processes: `tfslm train`, SIGKILL after a step backup in epoch 2, the same command again."""
     train_file = write_csv(tmp_path / "train.csv", make_rows(400, seed=3))

@@ -19,6 +19,8 @@ from hub_server import HubServer, hub_server  # noqa: F401  (pytest fixture)
 
 pytest.importorskip("tensorflow_text", reason="tensorflow-text has no wheel for this platform")
 
+pytestmark = pytest.mark.slow  # every test uses a run trained by `tfslm train` (and most start a process)
+
 TOKEN = "hf_SECRET_serving_test_token_42"
 CONSUMER = r"""
 import json, os, sys

@@ -81,6 +81,7 @@ def _unpad(ds):
     return rows, shapes
 
 
+@pytest.mark.slow
 def test_rows_read_back_exactly(prepared, expected):
     from tfslm.inputs.token_cache import tokenizer_fingerprint
     from tfslm.inputs.tfrecords import load_prepared, read_examples, tfrecord_dataset
@@ -107,6 +108,7 @@ def test_rows_read_back_exactly(prepared, expected):
         assert set(shapes) <= {(BATCH, e) for e in info["bucket_edges"]} and len(ds) == len(shapes)
 
 
+@pytest.mark.slow
 def test_training_batches_static_shapes_seeded_no_python(prepared, expected):
     from tfslm.inputs.tfrecords import tfrecord_dataset
 
@@ -182,6 +184,7 @@ def test_regression_labels_are_exact_floats(tmp_path, problem_type):
     assert batch[1].dtype.name == "float32" and batch[1].shape.as_list() == ([4, 2] if width == 2 else [4])
 
 
+@pytest.mark.slow
 def test_train_from_tfrecord_dir_end_to_end(prepared, expected):
     _, config, directory = prepared
     _, _, data = expected

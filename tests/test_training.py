@@ -9,6 +9,7 @@ from tfslm.config import TrainingConfig, config_from_dict
 from tfslm.errors import RunDirError
 
 
+@pytest.mark.slow
 def test_keras_user_flow_with_own_fit(tmp_path, train_csv):
     """Without the CLI: label space, compiled model, tokenizer, tf.data, and the user's own fit."""
     import tensorflow as tf
@@ -30,6 +31,7 @@ def test_keras_user_flow_with_own_fit(tmp_path, train_csv):
     assert list((tmp_path / "run" / "logs" / "tensorboard").rglob("events.out.tfevents.*"))
 
 
+@pytest.mark.slow
 def test_every_training_row_once_per_epoch(tmp_path, train_csv):
     import tfslm
 
@@ -56,6 +58,7 @@ def test_schedules_warm_up_then_decay(schedule):
         assert values[2] > values[3] > values[4] >= 0.0
 
 
+@pytest.mark.slow
 def test_train_writes_a_complete_run_and_refuses_to_overwrite(tmp_path, train_csv):
     from tfslm.training.fit import train
 
@@ -81,6 +84,7 @@ def test_train_writes_a_complete_run_and_refuses_to_overwrite(tmp_path, train_cs
         train(cfg, verbose=0)
 
 
+@pytest.mark.slow
 def test_same_config_twice_gives_same_metrics(tmp_path, train_csv):
     """Seeded and deterministic on CPU: a second run reproduces the first exactly."""
     from tfslm.training.fit import train
@@ -90,6 +94,7 @@ def test_same_config_twice_gives_same_metrics(tmp_path, train_csv):
     assert first["validation"] == second["validation"]
 
 
+@pytest.mark.slow
 def test_distilbert_run_predicts(tmp_path, train_csv):
     import tfslm
 
