@@ -164,7 +164,7 @@ def prepare(cfg, output: str | None = None, *, shards: int = DEFAULT_SHARDS, ove
     if longest_any > edges[-1]:  # an evaluation row longer than every train row still gets a bucket
         edges = edges + [min(_round_up(longest_any), max_length)]
 
-    label_feature = _label_feature(task)
+    label_feature = task.tfrecord_label_feature(data.labels)
     info: dict[str, Any] = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -264,13 +264,6 @@ def _check_output(output: str, overwrite: bool) -> None:
             raise RunDirError(f"{output}: not empty; pass --overwrite to replace it, or choose another --output")
     except tf.errors.OpError as exc:
         raise ConfigError(f"--output: cannot access {output} ({_op_message(exc)})") from None
-
-
-def _label_feature(task) -> dict[str, Any]:
-    if task.is_regression:
-        shape = [] if task.num_targets == 1 else [task.num_targets]
-        return {"dtype": "float32", "shape": shape, "stored_as": "float_list", "meaning": "targets scaled to [0, 1] by task.score_range"}
-    return {"dtype": "int64", "shape": [], "stored_as": "int64_list", "meaning": "class id (labels.names order)"}
 
 
 def _example(ids: np.ndarray, label, row: int) -> bytes:
@@ -433,7 +426,7 @@ def _check_config(cfg, info: dict[str, Any], directory: str) -> None:
     names = info["labels"]["names"]
     if cfg.data.labels is not None and [str(x) for x in cfg.data.labels] != list(names):
         raise ConfigError(f"data.labels: {cfg.data.labels}, but {directory} was prepared with {names}; set them back, {again}")
-    ordered = True if Task.from_config(cfg).is_ordered else cfg.data.ordered
+    ordered = Task.from_config(cfg).ordered_labels(cfg.data)
     if ordered is not None and bool(ordered) != bool(info["labels"].get("ordered")):
         raise ConfigError(f"data.ordered: {cfg.data.ordered!r}, but {directory} was prepared with ordered "
                           f"{bool(info['labels'].get('ordered'))}; set it back, {again}")
