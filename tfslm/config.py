@@ -62,6 +62,8 @@ class DataConfig:
     text_column: str = "text"
     label_column: str = "label"
     labels: list[str] | None = None
+    # multi_label_classification: joins several labels in one cell ("sports,food"); list cells need none.
+    label_separator: str = ","
     label_type: str = "auto"
     ordered: bool | None = None
     on_bad_rows: str = "error"
@@ -369,6 +371,8 @@ def _validate_task(d: DataConfig, m: ModelConfig) -> None:
         raise ConfigError(f"data.score_step: expected a positive number, got {d.score_step}")
     if d.bins is not None and d.bin_width is not None:
         raise ConfigError("data.bins and data.bin_width: set one of them (band edges, or a band width)")
+    if not isinstance(d.label_separator, str) or not d.label_separator.strip():
+        raise ConfigError(f"data.label_separator: expected a non-empty string such as \",\" or \"|\", got {d.label_separator!r}")
     task_class(m.problem_type).validate_config(d, m)
     if d.bins is not None:
         d.bins = _numbers("data.bins", d.bins)

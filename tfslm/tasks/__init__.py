@@ -27,9 +27,10 @@ from tfslm.tasks.classification import ClassificationTask
 from tfslm.tasks.ordinal import OrdinalTask
 from tfslm.tasks.regression import RegressionTask
 from tfslm.tasks.multi_target import MultiTargetTask
+from tfslm.tasks.multi_label import MULTI_LABEL, MultiLabelTask
 
 __all__ = [
     "Task", "CLASSIFICATION", "ORDINAL", "REGRESSION", "MULTI_TARGET", "TASK_FILE", "parse_number_list", "band_label_space",
     "register", "task_class", "problem_types",
-    "ClassificationTask", "OrdinalTask", "RegressionTask", "MultiTargetTask",
+    "ClassificationTask", "OrdinalTask", "RegressionTask", "MultiTargetTask", "MultiLabelTask", "MULTI_LABEL",
 ]

@@ -269,6 +269,9 @@ def _train(cfg: Config, dist, run_dir: Path, started: float, *, overwrite: bool,
             from tfslm.training.evaluation import pool_document_outputs
 
             logits, y_true = pool_document_outputs(logits, y_true, windows[split], task)
+        if split == "validation":  # decoding tuned on validation outputs (multi-label thresholds; a no-op for most tasks)
+            task = task.fit_decoding(logits, y_true, data.labels)
+            task.save(run_dir)
         metrics[split] = evaluate_predictions(logits, y_true, data.labels, with_confusion=True, task=task)
         save_predictions(run_dir, split, logits, y_true, data.labels, task)  # for the report's plots
     monitor, mode = cb.resolve_monitor(cfg.training, data.labels, task)
