@@ -203,7 +203,7 @@ def _check_batch_size(value: int) -> None:
 
 
 def _print_metrics(metrics: dict, title: str) -> None:
-    shown = {k: round(v, 4) if isinstance(v, float) else v for k, v in metrics.items() if k not in ("confusion_matrix", "output")}
+    shown = {k: round(v, 4) if isinstance(v, float) else v for k, v in metrics.items() if k not in ("confusion_matrix", "per_label", "output")}
     print(f"{title}: {json.dumps(shown)}")
 
 

@@ -43,7 +43,6 @@ ARCHITECTURES = ("bert", "distilbert", "electra")
 SCHEDULES = ("linear", "cosine", "polynomial", "constant")
 LABEL_TYPES = ("auto", "categorical", "numeric")
 BAD_ROW_POLICIES = ("error", "skip")
-PROBLEM_TYPES = ("single_label_classification", "ordinal", "regression", "multi_target_regression")
 ORDINAL_DECODINGS = ("argmax", "expected_value")
 LONG_TEXT_POLICIES = ("truncate", "chunk")
 INPUT_PIPELINES = ("bucketed", "prepare_tf_dataset")
@@ -63,6 +62,8 @@ class DataConfig:
     text_column: str = "text"
     label_column: str = "label"
     labels: list[str] | None = None
+    # multi_label_classification: joins several labels in one cell ("sports,food"); list cells need none.
+    label_separator: str = ","
     label_type: str = "auto"
     ordered: bool | None = None
     on_bad_rows: str = "error"
@@ -385,43 +386,25 @@ def _numbers(key: str, values: list) -> list[float]:
 
 
 def _validate_task(d: DataConfig, m: ModelConfig) -> None:
-    """Cross-field rules of the score keys (see tfslm.tasks.base)."""
-    _choice("model.problem_type", m.problem_type, PROBLEM_TYPES)
+    """Cross-field rules of the task keys; the problem type's own rules are its task class's (tfslm/tasks/)."""
+    from tfslm.tasks.base import problem_types, task_class
+
+    _choice("model.problem_type", m.problem_type, problem_types())
     _choice("model.ordinal_decoding", m.ordinal_decoding, ORDINAL_DECODINGS)
     _choice("data.long_text", d.long_text, LONG_TEXT_POLICIES)
     if d.chunk_stride < 1:
         raise ConfigError(f"data.chunk_stride: expected an integer >= 1, got {d.chunk_stride}")
-    regression = m.problem_type in ("regression", "multi_target_regression")
     if d.score_range is not None:
         d.score_range = _numbers("data.score_range", d.score_range)
         if len(d.score_range) != 2 or not d.score_range[0] < d.score_range[1]:
             raise ConfigError(f"data.score_range: expected [low, high] with low < high, got {d.score_range}")
     if d.score_step is not None and not (d.score_step > 0 and math.isfinite(d.score_step)):
         raise ConfigError(f"data.score_step: expected a positive number, got {d.score_step}")
-    if regression and d.score_range is None:
-        raise ConfigError(
-            f"data.score_range: required for model.problem_type {m.problem_type} (targets are scaled to [0, 1] "
-            "by it); give [low, high], e.g. [0, 1000] (per target for multi_target_regression, e.g. [0, 200])"
-        )
-    if m.problem_type == "multi_target_regression":
-        if not d.target_names or len(d.target_names) < 2:
-            raise ConfigError(
-                "data.target_names: multi_target_regression needs the names of the label cell's parts "
-                "(at least 2), e.g. [c1, c2, c3, c4, c5] for a cell like \"[120, 160, 120, 160, 80]\""
-            )
-    elif d.target_names is not None:
-        raise ConfigError(f"data.target_names: only used with model.problem_type multi_target_regression, got {m.problem_type}")
-    if d.target_names is not None and len(set(d.target_names)) != len(d.target_names):
-        raise ConfigError(f"data.target_names: duplicate names in {d.target_names}")
-    if d.derive_total and m.problem_type != "multi_target_regression":
-        raise ConfigError("data.derive_total: only used with model.problem_type multi_target_regression")
     if d.bins is not None and d.bin_width is not None:
         raise ConfigError("data.bins and data.bin_width: set one of them (band edges, or a band width)")
-    if d.bins is not None or d.bin_width is not None:
-        if regression:
-            raise ConfigError("data.bins/data.bin_width: bands are classes; use them with single_label_classification or ordinal")
-        if d.labels is not None:
-            raise ConfigError("data.labels: not used with data.bins/bin_width (the bands are the labels)")
+    if not isinstance(d.label_separator, str) or not d.label_separator.strip():
+        raise ConfigError(f"data.label_separator: expected a non-empty string such as \",\" or \"|\", got {d.label_separator!r}")
+    task_class(m.problem_type).validate_config(d, m)
     if d.bins is not None:
         d.bins = _numbers("data.bins", d.bins)
         if len(d.bins) < 3 or any(b <= a for a, b in zip(d.bins, d.bins[1:])):

@@ -120,21 +120,11 @@ def build_tokenizer(model_cfg: ModelConfig, *, train_texts: Iterable[str] | None
 
 
 # ---------------------------------------------------------------- checkpoints
-def _label_kwargs(labels: LabelSpace, task=None) -> dict[str, Any]:
-    if task is not None and task.is_regression:
-        names = list(task.target_names)
-        return {
-            "num_labels": len(names),
-            "id2label": dict(enumerate(names)),
-            "label2id": {n: i for i, n in enumerate(names)},
-            "problem_type": "regression",
-        }
-    return {
-        "num_labels": labels.num_labels,
-        "id2label": labels.id2label,
-        "label2id": labels.label2id,
-        "problem_type": "single_label_classification",
-    }
+def _label_kwargs(labels: LabelSpace, task) -> dict[str, Any]:
+    """``num_labels``, ``id2label``, ``label2id`` and ``problem_type`` of the model config: the task's."""
+    from tfslm.tasks.base import Task
+
+    return Task.resolve(task).model_config_kwargs(labels)
 
 
 def resolve_checkpoint(checkpoint: str) -> Path:

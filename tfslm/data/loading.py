@@ -23,7 +23,8 @@ import numpy as np
 
 from tfslm.config import DataConfig, resolve_path
 from tfslm.errors import DataError
-from tfslm.data.labels import LabelSpace, canonical_label
+from tfslm.data.labels import LabelSpace
+from tfslm.tasks.base import rows_text as _rows_text
 
 __all__ = [
     "TextData",
@@ -56,7 +57,7 @@ class TextData:
     dataset: Any  # datasets.DatasetDict
     labels: LabelSpace
     skipped: dict[str, int] = field(default_factory=dict)
-    task: Any = None  # tfslm.tasks.base.Task; None means single-label classification
+    task: Any = None  # tfslm.tasks.base.Task (load_data sets it); None means single-label classification
 
     def __getitem__(self, split: str):
         return self.dataset[split]
@@ -69,20 +70,11 @@ class TextData:
         return list(self.dataset.keys())
 
     def summary(self) -> dict[str, Any]:
-        """Row counts per split and per label, and how many bad rows were skipped."""
-        out: dict[str, Any] = {}
-        if self.task is not None and self.task.is_regression:
-            for split, ds in self.dataset.items():
-                scaled = np.asarray(ds["label"], dtype=np.float64).reshape(ds.num_rows, -1)
-                values = self.task.unscale(scaled, round_to_grid=False).sum(axis=1)
-                out[split] = {"rows": ds.num_rows, "score_mean": round(float(values.mean()), 3),
-                              "score_min": float(values.min()), "score_max": float(values.max())}
-            if self.skipped:
-                out["skipped_rows"] = dict(self.skipped)
-            return out
-        for split, ds in self.dataset.items():
-            counts = np.bincount(np.asarray(ds["label"], dtype=np.int64), minlength=self.labels.num_labels)
-            out[split] = {"rows": ds.num_rows, "per_label": dict(zip(self.labels.names, counts.tolist()))}
+        """Row counts per split and per label (score statistics for scores), and how many bad rows were skipped."""
+        from tfslm.tasks.base import Task
+
+        task = Task.resolve(self.task)
+        out: dict[str, Any] = {split: task.split_summary(ds, self.labels) for split, ds in self.dataset.items()}
         if self.skipped:
             out["skipped_rows"] = dict(self.skipped)
         return out
@@ -260,14 +252,9 @@ class _quiet_datasets:
 
 
 # ---------------------------------------------------------------- validation
-def _rows_text(rows: Sequence[int], limit: int = 5) -> str:
-    shown = ", ".join(str(r) for r in rows[:limit])
-    return shown + (f" and {len(rows) - limit} more" if len(rows) > limit else "")
-
-
-def _clean_split(ds, cfg: DataConfig, path: Path, what: str, task=None):
+def _clean_split(ds, cfg: DataConfig, path: Path, what: str, task):
     """Return (dataset with columns text/label_name, skipped count); bad rows raise or are dropped."""
-    to_label = task.label_cell if task is not None else canonical_label
+    to_label = task.label_cell
 
     def clean(batch, indices):
         texts = [clean_text(t) for t in batch[cfg.text_column]]
@@ -303,25 +290,11 @@ def _clean_split(ds, cfg: DataConfig, path: Path, what: str, task=None):
     return cleaned.select(keep), len(bad)
 
 
-def _check_numeric(cleaned, path: Path, label_column: str) -> None:
-    bad = []
-    for row, name in zip(cleaned["row"], cleaned["label_name"]):
-        try:
-            float(name)
-        except (TypeError, ValueError):
-            bad.append((row, name))
-    if bad:
-        rows = _rows_text([r for r, _ in bad])
-        raise DataError(
-            f"{path}: non-numeric score {bad[0][1]!r} in column {label_column!r} (rows {rows}); "
-            "data.label_type is numeric: fix those cells or set data.label_type: categorical"
-        )
-
-
-def _encode(cleaned, labels: LabelSpace, path: Path):
-    ids = labels.encode(cleaned["label_name"], where=str(path), rows=cleaned["row"])
-    out = cleaned.remove_columns(["label_name", "row"]).add_column("label", ids)
-    return out.cast_column("label", labels.class_label())
+def _encode(cleaned, task, parsed, labels: LabelSpace, path: Path):
+    """The cleaned split with its ``label`` column: what ``task.label_column`` makes of the parsed labels."""
+    column = task.label_column(parsed, labels, where=str(path), rows=cleaned["row"])
+    out = cleaned.remove_columns(["label_name", "row"]).add_column("label", column)
+    return out.cast_column("label", task.label_feature(labels))
 
 
 def stratified_split(label_ids: Sequence[int], fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -351,56 +324,6 @@ def stratified_split(label_ids: Sequence[int], fraction: float, seed: int) -> tu
     return np.sort(np.concatenate(train_idx)), np.sort(np.concatenate(val_idx))
 
 
-def _regression_targets(cleaned, task, path: Path, label_column: str) -> np.ndarray:
-    """The ``[rows, targets]`` scores of a cleaned split, checked against the task."""
-    rows, values = cleaned["row"], cleaned["label_name"]
-    n = task.num_targets
-    wrong = [(r, v) for r, v in zip(rows, values) if len(v) != n]
-    if wrong:
-        what = f"{n} numbers (one per data.target_names: {', '.join(task.target_names)})" if n > 1 else "one number"
-        raise DataError(
-            f"{path}: column {label_column!r} row {wrong[0][0]} holds {wrong[0][1]}; expected {what}"
-            + (f" ({len(wrong)} such rows)" if len(wrong) > 1 else "")
-            + ("; for list-valued cells use model.problem_type: multi_target_regression with data.target_names" if n == 1 else "")
-        )
-    array = np.asarray(values, dtype=np.float64).reshape(len(values), n)
-    low, high = task.score_range
-    outside = [r for r, v in zip(rows, array) if (v < low).any() or (v > high).any()]
-    if outside:
-        raise DataError(
-            f"{path}: {len(outside)} score(s) in column {label_column!r} outside data.score_range [{low:g}, {high:g}] "
-            f"(rows {_rows_text(outside)}); fix them or widen data.score_range"
-        )
-    return array
-
-
-def _headline(task, targets: np.ndarray) -> np.ndarray:
-    """The score metrics headline: the single target, or the total of several."""
-    return targets.sum(axis=1) if targets.shape[1] > 1 else targets[:, 0]
-
-
-def _regression_labels(task, targets: np.ndarray) -> LabelSpace:
-    """The score grid as a label space (for QWK, confusion and labels.json)."""
-    multi_total = task.num_targets > 1 and task.derive_total
-    grid = task.grid(total=multi_total)
-    if grid is not None:
-        names = [canonical_label(float(v)) for v in grid]
-    else:
-        source = _headline(task, targets) if (task.num_targets == 1 or multi_total) else targets.reshape(-1)
-        names = sorted({canonical_label(float(v)) for v in source}, key=float)
-    return LabelSpace(tuple(names), kind="numeric", ordered=True)
-
-
-def _strata(task, targets: np.ndarray) -> np.ndarray:
-    """Stratification keys for the validation split: headline score on its grid, else deciles."""
-    head = _headline(task, targets)
-    step = task.score_step
-    if step:
-        return np.floor(head / step + 0.5).astype(np.int64)
-    edges = np.quantile(head, np.linspace(0, 1, 11)[1:-1])
-    return np.searchsorted(edges, head, side="right")
-
-
 def load_data(cfg: DataConfig, *, seed: int = 42, task=None) -> TextData:
     """Read, clean, label and split the configured files.
 
@@ -421,70 +344,27 @@ def load_data(cfg: DataConfig, *, seed: int = 42, task=None) -> TextData:
         >>> data.labels.names                                                      # doctest: +SKIP
         ('negative', 'neutral', 'positive')
     """
-    from tfslm.tasks.base import Task, band_label_space
+    from tfslm.tasks.base import Task
 
-    if task is None:
-        task = Task(
-            bins=tuple(cfg.bins) if cfg.bins else None, bin_width=cfg.bin_width,
-            score_range=tuple(cfg.score_range) if cfg.score_range else None, score_step=cfg.score_step,
-        )
-    if task.is_regression:
-        return _load_regression(cfg, seed, task)
+    task = Task.resolve(task, data=cfg)
     columns = [cfg.text_column, cfg.label_column]
     files = {"train": cfg.train_file, "validation": cfg.validation_file, "test": cfg.test_file}
     keys = {"train": "data.train_file", "validation": "data.validation_file", "test": "data.test_file"}
-    cleaned, skipped = {}, {}
+    cleaned, parsed, paths, skipped = {}, {}, {}, {}
     for split, name in files.items():
         if not name:
             continue
-        path = resolve_path(name)
+        path = paths[split] = resolve_path(name)
         raw = read_table(path, encoding=cfg.encoding, columns=columns, what=keys[split])
         cleaned[split], n_bad = _clean_split(raw, cfg, path, keys[split], task)
         if n_bad:
             skipped[split] = n_bad
-        if cfg.label_type == "numeric" and not task.has_bands:
-            _check_numeric(cleaned[split], path, cfg.label_column)
-
-    ordered = True if task.is_ordered else cfg.ordered
-    if task.has_bands:
-        labels = band_label_space(task, cleaned["train"]["label_name"], ordered=True)
-    else:
-        labels = LabelSpace.infer(
-            cleaned["train"]["label_name"], declared=cfg.labels, label_type=cfg.label_type, ordered=ordered
-        )
-    encoded = {split: _encode(ds, labels, resolve_path(files[split])) for split, ds in cleaned.items()}
+        parsed[split] = task.parse_labels(cleaned[split]["label_name"], cleaned[split]["row"], where=str(path),
+                                          column=cfg.label_column, data=cfg)
+    labels = task.label_space(parsed["train"], cfg)
+    encoded = {split: _encode(ds, task, parsed[split], labels, paths[split]) for split, ds in cleaned.items()}
     if "validation" not in encoded:
-        _split_off_validation(encoded, encoded["train"]["label"], cfg, seed)
-    return _text_data(encoded, labels, skipped, task)
-
-
-def _load_regression(cfg: DataConfig, seed: int, task) -> TextData:
-    """:func:`load_data` for regression tasks: float targets scaled to [0, 1]."""
-    import datasets
-
-    columns = [cfg.text_column, cfg.label_column]
-    files = {"train": cfg.train_file, "validation": cfg.validation_file, "test": cfg.test_file}
-    keys = {"train": "data.train_file", "validation": "data.validation_file", "test": "data.test_file"}
-    splits, targets, skipped = {}, {}, {}
-    for split, name in files.items():
-        if not name:
-            continue
-        path = resolve_path(name)
-        raw = read_table(path, encoding=cfg.encoding, columns=columns, what=keys[split])
-        cleaned, n_bad = _clean_split(raw, cfg, path, keys[split], task)
-        if n_bad:
-            skipped[split] = n_bad
-        targets[split] = _regression_targets(cleaned, task, path, cfg.label_column)
-        splits[split] = cleaned.remove_columns(["label_name", "row"])
-    labels = _regression_labels(task, targets["train"])
-    feature = datasets.Value("float32") if task.num_targets == 1 else datasets.Sequence(datasets.Value("float32"), length=task.num_targets)
-    encoded = {}
-    for split, ds in splits.items():
-        scaled = task.scale(targets[split]).astype(np.float32)
-        column = scaled[:, 0].tolist() if task.num_targets == 1 else scaled.tolist()
-        encoded[split] = ds.add_column("label", column).cast_column("label", feature)
-    if "validation" not in encoded:
-        _split_off_validation(encoded, _strata(task, targets["train"]), cfg, seed)
+        _split_off_validation(encoded, task.strata(parsed["train"], labels), cfg, seed)
     return _text_data(encoded, labels, skipped, task)
 
 

@@ -56,22 +56,14 @@ def chunk_encode(texts: Sequence[str], tokenizer, *, max_length: int, stride: in
 
 
 def pool_windows(logits: np.ndarray, doc_index: np.ndarray, num_docs: int, task=None) -> np.ndarray:
-    """Average window outputs per document.
+    """Average window outputs per document, as ``task.pool_windows`` does (None: single-label classification).
 
     Regression: the mean of the outputs (scaled scores). Classes: the mean of
     the window probabilities, returned as log-probabilities.
     """
-    from tfslm.tasks.metrics import softmax
+    from tfslm.tasks.base import Task
 
-    logits = np.asarray(logits, dtype=np.float64)
-    doc_index = np.asarray(doc_index, dtype=np.int64)
-    counts = np.bincount(doc_index, minlength=num_docs).astype(np.float64)[:, None]
-    regression = task is not None and task.is_regression
-    values = logits if regression else softmax(logits)
-    sums = np.zeros((num_docs, logits.shape[1]), dtype=np.float64)
-    np.add.at(sums, doc_index, values)
-    mean = sums / np.maximum(counts, 1.0)
-    return (mean if regression else np.log(np.clip(mean, 1e-12, 1.0))).astype(np.float32)
+    return Task.resolve(task).pool_windows(logits, doc_index, num_docs)
 
 
 def chunked_tf_dataset(dataset, model, tokenizer, *, batch_size: int, max_length: int, stride: int, shuffle: bool = False):

@@ -90,7 +90,7 @@ def _check_task_and_labels(cfg, info: dict[str, Any], directory: str, again: str
     names = info["labels"]["names"]
     if cfg.data.labels is not None and [str(x) for x in cfg.data.labels] != list(names):
         raise ConfigError(f"data.labels: {cfg.data.labels}, but {directory} was prepared with {names}; set them back, {again}")
-    ordered = True if Task.from_config(cfg).is_ordered else cfg.data.ordered
+    ordered = Task.from_config(cfg).ordered_labels(cfg.data)
     if ordered is not None and bool(ordered) != bool(info["labels"].get("ordered")):
         raise ConfigError(f"data.ordered: {cfg.data.ordered!r}, but {directory} was prepared with ordered "
                           f"{bool(info['labels'].get('ordered'))}; set it back, {again}")

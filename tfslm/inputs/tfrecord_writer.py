@@ -108,7 +108,7 @@ def _prepared_info(cfg, data, task, tokenizer, edges, compression: str) -> dict[
         "features": {
             "input_ids": {"dtype": "int64", "shape": [None], "stored_as": "int64_list",
                           "meaning": "token ids with special tokens, truncated at max_length, not padded"},
-            "label": _label_feature(task),
+            "label": task.tfrecord_label_feature(data.labels),
             "row": {"dtype": "int64", "shape": [], "stored_as": "int64_list", "meaning": "position of the row in its split"},
         },
         "derived_features": {
@@ -195,13 +195,6 @@ def _write_into(output: str, write_all) -> None:
 
     with atomic_directory(output) as tmp:
         write_all(os.fspath(tmp))
-
-
-def _label_feature(task) -> dict[str, Any]:
-    if task.is_regression:
-        shape = [] if task.num_targets == 1 else [task.num_targets]
-        return {"dtype": "float32", "shape": shape, "stored_as": "float_list", "meaning": "targets scaled to [0, 1] by task.score_range"}
-    return {"dtype": "int64", "shape": [], "stored_as": "int64_list", "meaning": "class id (labels.names order)"}
 
 
 def _example(ids: np.ndarray, label, row: int) -> bytes:

@@ -28,12 +28,16 @@ import json
 import os
 import re
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from tfslm.atomic import atomic_write_text
-from tfslm.errors import RunDirError
+from tfslm.errors import RunDirError, one_line
 from tfslm.publish.secrets import SECRET_WORDS, scrub_secrets, scrub_text, secret_env_values
 from tfslm.run_dir import RunDir, read_json, read_yaml
+from tfslm.publish.markdown import cell as _cell
+from tfslm.publish.markdown import number as _number
+from tfslm.publish.markdown import section as _section
+from tfslm.tasks.base import render
 
 __all__ = ["build_model_card", "write_model_card", "scrub_secrets", "SECRET_WORDS"]
 
@@ -44,14 +48,6 @@ _DATA_EXTENSIONS = (".csv", ".tsv", ".json", ".jsonl", ".parquet", ".txt", ".arr
 _HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}(/[A-Za-z0-9_.-]{1,96})?$")
 _HUB_DATASET_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}/[A-Za-z0-9_.-]{1,96}$")
 
-# (metrics.json key, model-index metric type, display name, metric args)
-_METRICS = (
-    ("accuracy", "accuracy", "Accuracy", None),
-    ("macro_f1", "f1", "Macro F1", {"average": "macro"}),
-    ("qwk", "cohen_kappa", "QWK (quadratic weighted kappa)", {"weights": "quadratic"}),
-    ("mae", "mae", "MAE", None),
-)
-
 TEMPLATE = """---
 {{ card_data }}
 ---
@@ -60,31 +56,7 @@ TEMPLATE = """---
 
 {{ summary }}
 
-{% if scores -%}
-## Scores
-
-| target | model output | range | grid |
-|--------|--------------|-------|------|
-{% for row in scores.targets -%}
-| {{ row.name }} | {{ row.output }} | {{ row.range }} | {{ row.grid }} |
-{% endfor %}
-{{ scores.decoding }}
-
-| split | rows | mean{{ scores.summed }} | min | max |
-|-------|-----:|------:|----:|----:|
-{% for row in scores.splits -%}
-| {{ row.split }} | {{ row.rows }} | {{ row.mean }} | {{ row.min }} | {{ row.max }} |
-{% endfor %}
-{% else -%}
-## Labels
-
-| id | name | train | validation | test |
-|---:|------|------:|-----------:|-----:|
-{% for row in label_rows -%}
-| {{ row.id }} | {{ row.name }} | {{ row.train }} | {{ row.validation }} | {{ row.test }} |
-{% endfor %}
-{% endif -%}
-## Training config
+{{ task_section }}## Training config
 
 Secrets (any key containing token, secret, password or key) are left out.
 
@@ -106,16 +78,7 @@ Secrets (any key containing token, secret, password or key) are left out.
 {% for row in result_rows -%}
 | {{ row.name }} |{% for value in row["values"] %} {{ value }} |{% endfor %}
 {% endfor %}
-{% if target_rows -%}
-Per target{% if scores and scores.headline %} ({{ scores.headline }}){% endif %}:
-
-| target | split | QWK | MAE | RMSE | exact | adjacent |
-|--------|-------|----:|----:|-----:|------:|---------:|
-{% for row in target_rows -%}
-| {{ row.name }} | {{ row.split }} |{% for value in row["values"] %} {{ value }} |{% endfor %}
-{% endfor %}
-{% endif -%}
-{% for fact in run_facts -%}
+{{ results_extra }}{% for fact in run_facts -%}
 - {{ fact }}
 {% endfor %}
 {%- for cm in confusion_matrices %}
@@ -130,37 +93,12 @@ Confusion matrix, {{ cm.split }} ({{ cm.axes }}):
 ## How to use with transformers
 
 ```python
-{% if scores -%}
-import numpy as np
-from transformers import AutoTokenizer, TFAutoModelForSequenceClassification
-{%- else -%}
-from transformers import AutoTokenizer, TFAutoModelForSequenceClassification, pipeline
-{%- endif %}
+{{ usage_imports }}
 
 tokenizer = AutoTokenizer.from_pretrained("{{ model_ref }}")
 model = TFAutoModelForSequenceClassification.from_pretrained("{{ model_ref }}")
 inputs = tokenizer([{{ example_text }}], return_tensors="tf", padding=True, truncation=True, max_length={{ max_length }})
-{% if scores -%}
-outputs = model(**inputs).logits.numpy()  # [texts, {{ scores.num_targets }}]: {{ scores.output_names }}, scaled to [0, 1]
-low, high, step = {{ scores.low }}, {{ scores.high }}, {{ scores.step }}
-scores = np.clip(low + outputs * (high - low), low, high)
-{% if scores.step != "None" -%}
-scores = np.clip(low + np.floor((scores - low) / step + 0.5) * step, low, high)  # nearest grid value, halves up
-{% endif -%}
-{% if scores.derive_total -%}
-total = scores.sum(axis=1)
-{% endif -%}
-print(scores{% if scores.derive_total %}, total{% endif %})
-```
-{%- else -%}
-label_id = int(model(**inputs).logits.numpy().argmax(-1)[0])
-print(model.config.id2label[label_id])
-
-# dtype=None: transformers 4.57 otherwise asks for PyTorch to pick a dtype
-classifier = pipeline("text-classification", model="{{ model_ref }}", framework="tf", dtype=None)
-print(classifier([{{ example_text }}]))
-```
-{%- endif %}
+{{ usage_decode }}
 {% if long_text_note %}
 {{ long_text_note }}
 {% endif -%}
@@ -212,9 +150,6 @@ Trained with tfslm (TensorFlow/Keras).
 # ---------------------------------------------------------------- reading
 
 
-def _section(mapping: Any, key: str) -> dict:
-    value = mapping.get(key) if isinstance(mapping, Mapping) else None
-    return value if isinstance(value, dict) else {}
 
 
 # ---------------------------------------------------------------- hub ids
@@ -260,150 +195,30 @@ def hub_dataset_id(data_file: Any) -> str | None:
 # ---------------------------------------------------------------- formatting
 
 
-def _cell(value: Any) -> str:
-    """Text safe inside a markdown table cell."""
-    if value is None:
-        return "–"
-    return str(value).replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
-
-
-def _number(value: Any) -> str:
-    if value is None:
-        return "–"
-    if isinstance(value, bool):
-        return str(value)
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        return f"{value:.4f}"
-    return _cell(value)
-
-
 def _file_label(name: Any) -> str:
     if not isinstance(name, str) or not name:
         return "–"
     return f"`{name}`"
 
 
-# ---------------------------------------------------------------- scores (regression runs)
-
-_SCORE_METRICS = ("qwk", "mae", "rmse", "exact", "adjacent")
+# ---------------------------------------------------------------- the task
 
 
-def _g(value: Any) -> str:
-    """A number as written by hand: 600, 0.5, 298.421 (float noise of the data summary rounded away)."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return _cell(value)
-    return f"{float(value):.6g}"
+def _task_info(run_dir: Path, cfg: dict, metrics: dict):
+    """The run's :class:`~tfslm.tasks.base.Task` (``task.json``, else rebuilt from the config's data/model sections)."""
+    from tfslm.tasks.base import Task
 
-
-def _task_info(run_dir: Path, cfg: dict, metrics: dict) -> dict:
-    """The run's task (``task.json``, else rebuilt from the config's data/model sections)."""
-    task = read_json(RunDir(run_dir).task, required=False)
-    if isinstance(task, dict) and task.get("problem_type"):
-        return task
-    data_cfg, model_cfg = _section(cfg, "data"), _section(cfg, "model")
-    problem = metrics.get("problem_type") or model_cfg.get("problem_type") or "single_label_classification"
-    names = data_cfg.get("target_names") or (["score"] if problem == "regression" else [])
-    return {"problem_type": problem, "target_names": names, "score_range": data_cfg.get("score_range"),
-            "score_step": data_cfg.get("score_step"), "derive_total": bool(data_cfg.get("derive_total"))}
-
-
-def _score_section(task: dict, metrics: dict) -> dict | None:
-    """What a scorer predicts and how its outputs become scores: the Scores section of the card."""
-    problem = task.get("problem_type")
-    if problem not in ("regression", "multi_target_regression"):
-        return None
-    targets = [str(t) for t in task.get("target_names") or ["score"]]
-    score_range = task.get("score_range") or [0, 1]
-    low, high = float(score_range[0]), float(score_range[1])
-    step = task.get("score_step")
-    step = float(step) if isinstance(step, (int, float)) and not isinstance(step, bool) and step > 0 else None
-    derive_total = bool(task.get("derive_total")) and len(targets) > 1
-
-    def grid(lo: float, hi: float) -> str:
-        if step is None:
-            return "continuous (not rounded)"
-        count = int((hi - lo) / step + 1e-9) + 1
-        values = [lo + step * i for i in range(count)]
-        shown = ", ".join(_g(v) for v in values) if count <= 6 else f"{_g(values[0])}, {_g(values[1])}, …, {_g(values[-1])}"
-        return f"steps of {_g(step)}: {shown} ({count} values)"
-
-    rows = [
-        {"name": f"`{name}`", "output": f"`logits[:, {i}]`", "range": f"{_g(low)}–{_g(high)}", "grid": grid(low, high)}
-        for i, name in enumerate(targets)
-    ]
-    n = len(targets)
-    if derive_total:
-        rows.append({"name": "total (`score`)", "output": "sum of the decoded targets", "range": f"{_g(low * n)}–{_g(high * n)}",
-                     "grid": grid(low * n, high * n)})
-    if step is None:
-        rounding = " (not rounded)"
-    else:
-        point = f"k × {_g(step)}" if low == 0 else f"{_g(low)} + k × {_g(step)}"
-        rounding = f" and rounded to the nearest grid value `{point}` (halves up)"
-    outputs = "`predicted_score`" if problem == "regression" else ", ".join(f"`predicted_{t}`" for t in targets)
-    if derive_total:
-        outputs += " and `predicted_score` (the total)"
-    served = "`score` and `scores`" if problem == "regression" or derive_total else "`scores` (`[texts, targets]`)"
-    mapped = f"output × {_g(high)}" if low == 0 else f"{_g(low)} + output × ({_g(high)} − {_g(low)})"
-    decoding = (
-        f"The model has {n} linear output{'s' if n > 1 else ''} (no activation), trained with mean squared error on the "
-        f"target{'s' if n > 1 else ''} scaled to [0, 1] by the range. A prediction is mapped back with "
-        f"`{mapped}`, clipped to the range{rounding}"
-        + ("; the total is the sum of the rounded targets" if derive_total else "")
-        + f". `tfslm predict` writes {outputs}; the SavedModel returns {served} decoded the same way."
-    )
-    data = _section(metrics, "data")
-    splits = []
-    for split in SPLITS:
-        info = _section(data, split)
-        if info:
-            splits.append({"split": split, "rows": _number(info.get("rows")), "mean": _g(info.get("score_mean")),
-                           "min": _g(info.get("score_min")), "max": _g(info.get("score_max"))})
-    if problem == "regression":
-        headline = None
-    elif derive_total:
-        headline = "the results above are on the total, the sum of the targets"
-    else:
-        headline = "the results above are the means over the targets"
-    return {
-        "targets": rows,
-        "decoding": decoding,
-        "splits": splits,
-        "summed": " (sum of the targets)" if n > 1 else "",
-        "headline": headline,
-        "num_targets": n,
-        "output_names": ", ".join(targets),
-        "low": _g(low),
-        "high": _g(high),
-        "step": _g(step) if step is not None else "None",
-        "derive_total": derive_total,
-        "target_names": targets,
-    }
-
-
-def _target_rows(metrics: dict, targets: list[str]) -> list[dict]:
-    """Per-target QWK/MAE/RMSE/exact/adjacent of a multi-target run, one row per target and split."""
-    rows = []
-    if len(targets) < 2:
-        return rows
-    for split in EVAL_SPLITS:
-        split_metrics = _section(metrics, split)
-        for name in targets:
-            values = [split_metrics.get(f"{name}_{key}") for key in _SCORE_METRICS]
-            if all(v is None for v in values):
-                continue
-            rows.append({"name": f"`{_cell(name)}`", "split": split, "values": [_number(v) for v in values]})
-    return rows
-
-
-def _printed_outputs(task: dict, scores: dict | None) -> str:
-    if scores is not None:
-        return 'out["score"], out["scores"]' if task.get("problem_type") == "regression" or scores["derive_total"] else 'out["scores"]'
-    if task.get("problem_type") == "ordinal":
-        return 'out["label"], out["score"], out["probabilities"]'
-    return 'out["label"], out["probabilities"]'
+    path = RunDir(run_dir).task
+    task = read_json(path, required=False)
+    if not (isinstance(task, dict) and task.get("problem_type")):
+        data_cfg, model_cfg = _section(cfg, "data"), _section(cfg, "model")
+        problem = metrics.get("problem_type") or model_cfg.get("problem_type") or "single_label_classification"
+        task = {"problem_type": problem, "target_names": data_cfg.get("target_names"), "score_range": data_cfg.get("score_range"),
+                "score_step": data_cfg.get("score_step"), "derive_total": bool(data_cfg.get("derive_total"))}
+    try:
+        return Task.from_dict(task)
+    except (ValueError, TypeError) as exc:
+        raise RunDirError(f"{path}: the run's task cannot be read ({one_line(exc)}); is {run_dir} a finished tfslm run directory?") from None
 
 
 def _long_text_note(cfg: dict, export_info: dict | None, max_length: int) -> str | None:
@@ -424,7 +239,7 @@ def _long_text_note(cfg: dict, export_info: dict | None, max_length: int) -> str
 # ---------------------------------------------------------------- card
 
 
-def _eval_results(metrics: dict, data_cfg: dict, run_name: str):
+def _eval_results(metrics: dict, data_cfg: dict, run_name: str, eval_metrics):
     from huggingface_hub import EvalResult
 
     results = []
@@ -444,7 +259,7 @@ def _eval_results(metrics: dict, data_cfg: dict, run_name: str):
         else:
             dataset_type = "local"
             dataset_name = f"{run_name} {split} data"
-        for key, metric_type, display, args in _METRICS:
+        for key, metric_type, display, args in eval_metrics:
             value = split_metrics.get(key)
             if not isinstance(value, (int, float)) or isinstance(value, bool):
                 continue
@@ -464,11 +279,9 @@ def _eval_results(metrics: dict, data_cfg: dict, run_name: str):
     return results
 
 
-def _summary(run_name: str, cfg: dict, labels: dict, metrics: dict, base_model: str | None) -> str:
-    data_cfg, model_cfg = _section(cfg, "data"), _section(cfg, "model")
-    names = [str(n) for n in labels.get("names") or metrics.get("labels") or []]
-    kind = labels.get("kind") or "categorical"
-    ordered = bool(labels.get("ordered"))
+def _summary(run_name: str, cfg: dict, metrics: dict, base_model: str | None, about: dict) -> str:
+    """The opening paragraph: what the model is, where it comes from, and what the task says it predicts."""
+    model_cfg = _section(cfg, "model")
     checkpoint = model_cfg.get("checkpoint")
     if base_model:
         source = f"fine-tuned from [`{base_model}`](https://huggingface.co/{base_model})"
@@ -482,53 +295,7 @@ def _summary(run_name: str, cfg: dict, labels: dict, metrics: dict, base_model: 
     if isinstance(model_info.get("parameters"), int):
         kind_of = f"`{model_info['type']}`, " if model_info.get("type") else ""
         size = f" ({kind_of}{model_info['parameters']:,} parameters)"
-    shown = ", ".join(f"`{n}`" for n in names)
-    text_column = data_cfg.get("text_column") or "text"
-    problem = metrics.get("problem_type") or model_cfg.get("problem_type") or "single_label_classification"
-    if problem in ("regression", "multi_target_regression"):
-        targets = [str(t) for t in data_cfg.get("target_names") or ["score"]]
-        low, high = (data_cfg.get("score_range") or [None, None])[:2]
-        step = data_cfg.get("score_step")
-        what = "a score" if len(targets) == 1 else f"{len(targets)} scores ({', '.join(f'`{t}`' for t in targets)})"
-        scale = f" on a {low:g}..{high:g} scale" if low is not None else ""
-        grid = f" in steps of {step:g}" if step else ""
-        total = "; the total is their sum" if data_cfg.get("derive_total") else ""
-        task = (
-            f"It reads the `{text_column}` column and predicts {what}{scale}{grid} by regression{total}; "
-            "it is judged by quadratic weighted kappa (QWK) on the score grid, mean absolute error (MAE) and RMSE."
-        )
-        return f"`{run_name}` is a text scorer {source}{size} with tfslm, TensorFlow and Keras. {task}"
-    if kind == "numeric":
-        task = (
-            f"It reads the `{text_column}` column and predicts a score on a numeric, "
-            f"{'ordered ' if ordered else ''}scale of {len(names)} levels ({' < '.join(f'`{n}`' for n in names)}); "
-            "besides accuracy and macro F1 it is judged by quadratic weighted kappa (QWK) and mean absolute error (MAE)."
-        )
-    else:
-        task = (
-            f"It reads the `{text_column}` column and predicts one of {len(names)} "
-            f"{'ordered ' if ordered else ''}categorical labels: {shown}."
-        )
-    return f"`{run_name}` is a text classifier {source}{size} with tfslm, TensorFlow and Keras. {task}"
-
-
-def _label_rows(labels: dict, metrics: dict) -> list[dict]:
-    names = [str(n) for n in labels.get("names") or metrics.get("labels") or []]
-    id2label = labels.get("id2label") if isinstance(labels.get("id2label"), dict) else {}
-    if id2label:
-        pairs = sorted(((int(k), str(v)) for k, v in id2label.items()), key=lambda kv: kv[0])
-    else:
-        pairs = list(enumerate(names))
-    data = _section(metrics, "data")
-    rows = []
-    for label_id, name in pairs:
-        row = {"id": label_id, "name": _cell(name)}
-        for split in SPLITS:
-            split_info = _section(data, split)
-            per_label = split_info.get("per_label") if isinstance(split_info.get("per_label"), dict) else None
-            row[split] = _number(per_label.get(name, 0)) if per_label is not None else "–"
-        rows.append(row)
-    return rows
+    return f"`{run_name}` is a {about['noun']} {source}{size} with tfslm, TensorFlow and Keras. {about['sentence']}"
 
 
 def _data_rows(cfg: dict, metrics: dict) -> list[dict]:
@@ -555,20 +322,10 @@ def _data_rows(cfg: dict, metrics: dict) -> list[dict]:
     return rows
 
 
-def _result_tables(metrics: dict, label_names: list[str], axes: str = "rows: true label, columns: predicted") -> tuple[list[str], list[dict], list[dict]]:
+def _result_tables(metrics: dict, label_names: list[str], axes: str, result_rows) -> tuple[list[str], list[dict], list[dict]]:
     splits = [s for s in EVAL_SPLITS if _section(metrics, s)]
     rows = []
-    for key, display in (
-        ("loss", "Loss"),
-        ("accuracy", "Accuracy"),
-        ("macro_f1", "Macro F1"),
-        ("qwk", "QWK"),
-        ("mae", "MAE"),
-        ("rmse", "RMSE"),
-        ("exact", "Exact agreement"),
-        ("adjacent", "Adjacent agreement (±1 step)"),
-        ("num_examples", "Examples"),
-    ):
+    for key, display in result_rows:
         values = [_section(metrics, s).get(key) for s in splits]
         if all(v is None for v in values):
             continue
@@ -640,7 +397,9 @@ def build_model_card(run_dir: str | os.PathLike):
         dataset_id = hub_dataset_id(data_cfg.get(f"{split}_file"))
         if dataset_id and dataset_id not in dataset_ids:
             dataset_ids.append(dataset_id)
-    eval_results = _eval_results(metrics, data_cfg, run_name)
+    task = _task_info(run_dir, safe_cfg, metrics)
+    about = task.card_context(labels, metrics, data_cfg)
+    eval_results = _eval_results(metrics, data_cfg, run_name, about["eval_metrics"])
     metric_ids = []
     for result in eval_results:
         if result.metric_type not in metric_ids:
@@ -681,23 +440,20 @@ def build_model_card(run_dir: str | os.PathLike):
         )
 
     config_yaml = yaml.safe_dump(safe_cfg, sort_keys=False, allow_unicode=True, default_flow_style=False).rstrip()
-    task = _task_info(run_dir, safe_cfg, metrics)
-    scores = _score_section(task, metrics)
-    axes = "rows: true score, columns: predicted score, both on the grid" if scores else "rows: true label, columns: predicted"
-    result_splits, result_rows, confusion = _result_tables(metrics, label_names, axes)
-    target_rows = _target_rows(metrics, scores["target_names"]) if scores else []
-    example = json.dumps("An example text to score." if scores else "An example text to classify.")
+    result_splits, result_rows, confusion = _result_tables(metrics, label_names, about["axes"], about["result_rows"])
+    example = json.dumps(about["example_text"])
     max_length = model_cfg.get("max_length") if isinstance(model_cfg.get("max_length"), int) else 128
 
     card = ModelCard.from_template(
         card_data,
         template_str=TEMPLATE,
         title=run_name,
-        summary=_summary(run_name, safe_cfg, labels, metrics, base_model),
-        label_rows=_label_rows(labels, metrics),
-        scores=scores,
-        target_rows=target_rows,
-        printed_outputs=_printed_outputs(task, scores),
+        summary=_summary(run_name, safe_cfg, metrics, base_model, about),
+        task_section=about["section"],
+        results_extra=about["results_extra"],
+        usage_imports=about["usage_imports"],
+        usage_decode=render(about["usage_decode"], model_ref=model_ref, example_text=example, **about["usage_context"]),
+        printed_outputs=about["printed_outputs"],
         long_text_note=_long_text_note(safe_cfg, export_info, max_length),
         config_yaml=config_yaml,
         data_rows=_data_rows(safe_cfg, metrics),

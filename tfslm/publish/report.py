@@ -34,13 +34,14 @@ import numpy as np
 from tfslm.atomic import atomic_write_text
 from tfslm.errors import RunDirError
 from tfslm.run_dir import PLOTS_DIR, RunDir, read_json
+from tfslm.publish.markdown import fmt
 
 __all__ = ["write_report", "save_predictions", "read_history"]
 
 
 
 # ---------------------------------------------------------------- predictions
-def save_predictions(run_dir, split: str, logits, y_true, labels, task=None) -> Path:
+def save_predictions(run_dir, split: str, logits, y_true, labels, task) -> Path:
     """Write ``run_dir/predictions/<split>.csv``: the true and predicted label/score of each row.
 
     Args:
@@ -49,33 +50,9 @@ def save_predictions(run_dir, split: str, logits, y_true, labels, task=None) -> 
         logits: model outputs ``[rows, outputs]``.
         y_true: label ids (classes) or scaled targets (regression), as in the ``tf.data`` split.
         labels: the run's label space.
-        task: the run's task (None: single-label classification).
+        task: the run's task; ``task.prediction_table`` makes the columns.
     """
-    from tfslm.tasks.base import Task
-
-    task = task or Task()
-    decoded = task.decode(logits, labels)
-    columns: dict[str, list] = {}
-    if task.is_regression:
-        true = task.unscale(np.asarray(y_true, dtype=np.float64).reshape(len(logits), -1), round_to_grid=False)
-        if task.num_targets == 1:
-            columns["true_score"] = true[:, 0].tolist()
-            columns["predicted_score"] = decoded["score"].tolist()
-        else:
-            for j, name in enumerate(task.target_names):
-                columns[f"true_{name}"] = true[:, j].tolist()
-                columns[f"predicted_{name}"] = decoded["scores"][:, j].tolist()
-            if task.derive_total:
-                columns["true_score"] = true.sum(axis=1).tolist()
-                columns["predicted_score"] = decoded["score"].tolist()
-    else:
-        y_true = np.asarray(y_true, dtype=np.int64)
-        columns["true_label"] = labels.decode(y_true)
-        columns["predicted_label"] = labels.decode(decoded["label_id"])
-        if labels.values is not None:
-            values = np.asarray(labels.values, dtype=np.float64)
-            columns["true_score"] = values[y_true].tolist()
-            columns["predicted_score"] = np.asarray(decoded.get("score", values[decoded["label_id"]]), dtype=np.float64).tolist()
+    columns = task.prediction_table(logits, y_true, labels)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(list(columns))
@@ -233,10 +210,7 @@ def _save(fig, path: Path) -> Path:
 
 
 # ---------------------------------------------------------------- the report
-def _fmt(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.4f}" if abs(value) < 10 else f"{value:.1f}"
-    return str(value)
+_fmt = fmt
 
 
 def write_report(run_dir) -> dict[str, Path]:
@@ -271,28 +245,28 @@ def write_report(run_dir) -> dict[str, Path]:
     val = metrics.get("validation", {})
     grid_names = list(labels.names)
     if val.get("confusion_matrix") is not None and len(val["confusion_matrix"]) == len(grid_names):
-        what = "score (grid)" if task.is_regression else "label"
+        what = task.confusion_axis
         paths["confusion_matrix"] = plot_confusion(
             val["confusion_matrix"], grid_names, plots / "confusion_matrix.png",
             f"Validation confusion matrix by {what}, normalised by true row",
         )
     predictions_path = RunDir(run_dir).predictions("validation")
     predictions = _read_csv(predictions_path) if predictions_path.is_file() else {}
-    step = task.score_step if (task.is_regression or task.problem_type == "ordinal") else None
+    step = task.plot_step
     if "true_score" in predictions:
         paths["scores"] = plot_scores(
             [float(v) for v in predictions["true_score"]], [float(v) for v in predictions["predicted_score"]],
             plots / "scores.png", "Validation: predicted vs true score", step=step,
         )
-    if task.problem_type == "multi_target_regression" and predictions:
+    if task.panel_targets and predictions:
         plt = _pyplot()
-        names = list(task.target_names)
+        names = list(task.panel_targets)
         cols = min(3, len(names))
         rows = math.ceil(len(names) / cols)
         fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 4.3 * rows), squeeze=False)
         for ax, name in zip(axes.flat, names):
             plot_scores([float(v) for v in predictions[f"true_{name}"]], [float(v) for v in predictions[f"predicted_{name}"]],
-                        None, name, step=task.score_step, ax=ax)
+                        None, name, step=task.plot_step, ax=ax)
         for ax in list(axes.flat)[len(names):]:
             ax.axis("off")
         fig.suptitle("Validation: predicted vs true score per target", fontsize=13)
@@ -308,14 +282,10 @@ def _markdown(run_dir: Path, metrics: dict, labels, task, history: dict, paths: 
     lines = [f"# Run report: {run_dir.name}", ""]
     model = metrics.get("model", {})
     facts = [
-        ("task", task.problem_type + (f" ({task.ordinal_decoding} decoding)" if task.problem_type == "ordinal" else "")),
+        ("task", task.report_description()),
         ("model", f"{model.get('source', '?')} ({model.get('type', '?')}, {model.get('parameters', 0):,} parameters)"),
-        ("labels", f"{labels.num_labels} ({labels.kind}{', ordered' if labels.ordered else ''})"
-         + (f"; bands of {task.bin_width:g}" if task.bin_width else "") + (f"; band edges {list(task.bins)}" if task.bins else "")),
+        *task.report_facts(labels),
     ]
-    if task.is_regression:
-        facts.append(("targets", ", ".join(task.target_names) + f" in [{task.score_range[0]:g}, {task.score_range[1]:g}]"
-                      + (f", step {task.score_step:g}" if task.score_step else "") + ("; total = their sum" if task.derive_total else "")))
     for key in ("monitor", "best_epoch", "epochs_trained", "early_stopped", "train_seconds"):
         if key in metrics:
             facts.append((key.replace("_", " "), metrics[key]))
@@ -326,23 +296,15 @@ def _markdown(run_dir: Path, metrics: dict, labels, task, history: dict, paths: 
     lines += [f"- **{k}**: {v}" for k, v in facts] + [""]
 
     splits = [s for s in ("validation", "test") if isinstance(metrics.get(s), dict)]
-    keys = ["loss", "qwk", "mae", "rmse", "exact", "adjacent", "accuracy", "macro_f1"]
+    keys = list(task.report_metric_keys)
     present = [k for k in keys if any(k in metrics[s] for s in splits)]
     if splits and present:
         lines += ["## Metrics", "", "| split | " + " | ".join(present) + " | examples |",
                   "|---|" + "---|" * (len(present) + 1)]
         for s in splits:
             lines.append(f"| {s} | " + " | ".join(_fmt(metrics[s].get(k, "")) for k in present) + f" | {metrics[s].get('num_examples', '')} |")
-        lines += ["", "MAE and RMSE are on the original score scale; QWK, exact and adjacent (within one grid step) "
-                  "agreement on the score grid." if task.is_regression else
-                  "QWK and adjacent agreement use the label order; MAE/RMSE the label values." if labels.ordered else "", ""]
-    if task.problem_type == "multi_target_regression" and splits:
-        val = metrics[splits[0]]
-        sub = [k for k in ("qwk", "mae", "rmse", "exact", "adjacent") if f"{task.target_names[0]}_{k}" in val]
-        lines += [f"### Per target ({splits[0]})", "", "| target | " + " | ".join(sub) + " |", "|---|" + "---|" * len(sub)]
-        for name in task.target_names:
-            lines.append(f"| {name} | " + " | ".join(_fmt(val.get(f"{name}_{k}", "")) for k in sub) + " |")
-        lines.append("")
+        lines += ["", task.report_metrics_note(labels), ""]
+    lines += task.report_sections(metrics, splits)
     if history.get("loss"):
         cols = [c for c in history if c != "epoch" and not c.startswith("lr")]
         lines += ["## Per epoch", "", "| epoch | " + " | ".join(cols) + " |", "|---|" + "---|" * len(cols)]

@@ -24,9 +24,8 @@ from tfslm.config import Config, config_from_dict
 from tfslm.data.loading import clean_text, iter_table_batches, read_table
 from tfslm.errors import DataError, RunDirError, one_line
 from tfslm.run_dir import RunDir, read_yaml
-from tfslm.tasks.metrics import softmax
-from tfslm.training.evaluation import evaluate_predictions
 from tfslm.data.labels import LabelSpace
+from tfslm.tasks.base import Task
 
 __all__ = ["Predictor", "load_run_config", "predict_file", "evaluate_file", "OUTPUT_FORMATS"]
 
@@ -53,7 +52,7 @@ class Predictor:
     labels: LabelSpace
     max_length: int
     batch_size: int = 32
-    task: Any = None  # tfslm.tasks.base.Task; None: single-label classification
+    task: Any = None  # tfslm.tasks.base.Task; None: single-label classification (resolved on init)
     chunk_stride: int | None = None  # set: long texts are scored in overlapping windows, pooled
 
     @classmethod
@@ -64,8 +63,6 @@ class Predictor:
         run = RunDir(run_dir).require(finished=False)
         cfg = load_run_config(run.root)
         run.require(finished=True, command="it")
-        from tfslm.tasks.base import Task
-
         labels = LabelSpace.load(run.labels)
         task = Task.load(run.root)
         model, tokenizer = get_backend().load_pretrained(run.model)
@@ -74,10 +71,8 @@ class Predictor:
 
     def __post_init__(self):
         from tfslm.backends import get_backend
-        from tfslm.tasks.base import Task
 
-        if self.task is None:
-            self.task = Task()
+        self.task = Task.resolve(self.task)
         # The one forward function, shared with evaluation (tfslm.training.evaluation.collect_predictions).
         self._forward = get_backend().forward_fn(self.model)
 
@@ -102,7 +97,7 @@ class Predictor:
 
     def _window_logits(self, texts: Sequence[str]) -> np.ndarray:
         """Outputs of texts cut into overlapping windows, averaged per text (tfslm.inputs.chunking)."""
-        from tfslm.inputs.chunking import chunk_encode, pool_windows
+        from tfslm.inputs.chunking import chunk_encode
 
         enc, doc_index = chunk_encode(texts, self.tokenizer, max_length=self.max_length, stride=self.chunk_stride)
         window_logits = []
@@ -110,20 +105,15 @@ class Predictor:
             batch = {k: v[start:start + self.batch_size] for k, v in enc.items()}
             padded = self.tokenizer.pad(batch, padding=True, return_tensors="tf")
             window_logits.append(self._forward(dict(padded)).numpy())
-        return pool_windows(np.concatenate(window_logits), doc_index, len(texts), self.task)
+        return self.task.pool_windows(np.concatenate(window_logits), doc_index, len(texts))
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
-        """Softmax probabilities ``[len(texts), num_labels]`` (classification and ordinal runs)."""
-        if self.task.is_regression:
-            raise TypeError("predict_proba: this run predicts scores (regression); use predict_scores")
-        return softmax(self.logits(texts)).astype(np.float32)
+        """Probabilities ``[len(texts), num_labels]`` (``task.probabilities``; TypeError for score runs)."""
+        return self.task.probabilities(self.logits(texts))
 
     def predict(self, texts: Sequence[str]) -> list:
-        """The predicted label name of each text; the predicted score for regression runs."""
-        decoded = self.task.decode(self.logits(texts), self.labels)
-        if self.task.is_regression:
-            return decoded["score"].tolist() if "score" in decoded else decoded["scores"].tolist()
-        return self.labels.decode(decoded["label_id"])
+        """The predicted label name of each text; the predicted score for regression runs (``task.predictions``)."""
+        return self.task.predictions(self.task.decode(self.logits(texts), self.labels), self.labels)
 
     def predict_scores(self, texts: Sequence[str]) -> dict[str, np.ndarray]:
         """Decoded outputs: ``score`` (original scale), ``scores`` per target, ``label_id``, ``probabilities``.
@@ -133,10 +123,6 @@ class Predictor:
             array([600.])
         """
         return self.task.decode(self.logits(texts), self.labels)
-
-
-def _probability_columns(labels: LabelSpace) -> list[str]:
-    return [f"prob_{name}" for name in labels.names]
 
 
 class _TableWriter:
@@ -208,7 +194,6 @@ def predict_file(run_dir: str | Path, input_path: str | Path, output_path: str |
     table = read_table(input_path, encoding=run_cfg.data.encoding, columns=[column], what="--input")  # read once, before loading the model
     predictor = Predictor.from_run(run_dir, batch_size=batch_size)
     task = predictor.task
-    prob_columns = [] if task.is_regression else _probability_columns(predictor.labels)
     rows = 0
     binary = output_path.suffix.lower() == ".parquet"
     with atomic_file(output_path, "wb" if binary else "w") as handle:
@@ -216,31 +201,12 @@ def predict_file(run_dir: str | Path, input_path: str | Path, output_path: str |
         for frame in iter_table_batches(table, batch_size=CHUNK_ROWS):
             decoded = predictor.predict_scores(frame[column].tolist())
             frame = frame.copy()
-            if task.is_regression:
-                if "scores" in decoded:
-                    for j, name in enumerate(task.target_names):
-                        frame[f"predicted_{name}"] = _score_column(decoded["scores"][:, j])
-                if "score" in decoded:
-                    frame["predicted_score"] = _score_column(decoded["score"])
-            else:
-                probs = decoded["probabilities"]
-                frame["predicted_label"] = predictor.labels.decode(decoded["label_id"])
-                if task.problem_type == "ordinal" and "score" in decoded:
-                    frame["predicted_score"] = _score_column(decoded["score"])
-                for j, name in enumerate(prob_columns):
-                    frame[name] = np.round(probs[:, j].astype(np.float64), 6)
+            for name, values in task.prediction_columns(decoded, predictor.labels).items():
+                frame[name] = values
             writer.write(frame)
             rows += len(frame)
         writer.close()
     return rows
-
-
-def _score_column(values: np.ndarray) -> list:
-    """Scores as ints where they are whole numbers (600, not 600.0), else rounded floats."""
-    values = np.round(np.asarray(values, dtype=np.float64), 4)
-    if np.all(values == np.round(values)):
-        return values.astype(np.int64).tolist()
-    return values.tolist()
 
 
 def evaluate_file(run_dir: str | Path, data_path: str | Path, *, output_path: str | Path | None = None, batch_size: int = 32) -> dict:
@@ -258,8 +224,6 @@ def evaluate_file(run_dir: str | Path, data_path: str | Path, *, output_path: st
     run_cfg = load_run_config(run_dir)
     d = run_cfg.data
     ds = read_table(data_path, encoding=d.encoding, columns=[d.text_column, d.label_column], what="--data")
-    from tfslm.tasks.base import Task
-
     task = Task.load(run_dir)
     texts = [clean_text(t) for t in ds[d.text_column]]
     raw_labels = [task.label_cell(v) for v in ds[d.label_column]]
@@ -270,15 +234,11 @@ def evaluate_file(run_dir: str | Path, data_path: str | Path, *, output_path: st
     bad_rows = set(bad)
     keep = [i for i in range(len(texts)) if (i + 1) not in bad_rows]
     predictor = Predictor.from_run(run_dir, batch_size=batch_size)
-    if task.is_regression:
-        from tfslm.data.loading import _regression_targets
-
-        kept = {"row": [i + 1 for i in keep], "label_name": [raw_labels[i] for i in keep]}
-        y_true = task.scale(_regression_targets(kept, task, data_path, d.label_column))
-    else:
-        y_true = predictor.labels.encode([raw_labels[i] for i in keep], where=str(data_path), rows=[i + 1 for i in keep])
+    rows = [i + 1 for i in keep]
+    parsed = task.parse_labels([raw_labels[i] for i in keep], rows, where=str(data_path), column=d.label_column)
+    y_true = task.encode_targets(parsed, predictor.labels, where=str(data_path), rows=rows)
     logits = predictor.logits([texts[i] for i in keep])
-    metrics = evaluate_predictions(logits, np.asarray(y_true), predictor.labels, with_confusion=True, task=task)
+    metrics = task.evaluate(logits, y_true, predictor.labels, with_confusion=True)
     metrics["file"] = str(data_path)
     if bad:
         metrics["skipped_rows"] = len(bad)

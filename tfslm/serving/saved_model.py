@@ -76,41 +76,10 @@ def _tf():
 
 
 # ------------------------------------------------------------- the SavedModel
-def _score_outputs(tf, logits, task: Any, labels: Any) -> dict:
-    """Graph ops turning outputs into scores on the original scale (regression and ordinal runs)."""
-
-    def snap(values, total=False):
-        if not task.score_step:
-            return values
-        low, high = task.total_range if total else task.score_range
-        step = float(task.score_step)
-        return tf.clip_by_value(low + tf.floor((values - low) / step + 0.5) * step, low, high)
-
-    if task.is_regression:
-        low, high = task.score_range
-        scores = snap(tf.clip_by_value(low + logits * (high - low), low, high))
-        out = {"scores": scores}
-        if task.problem_type == "regression":
-            out["score"] = scores[:, 0]
-        elif task.derive_total:
-            out["score"] = tf.reduce_sum(scores, axis=-1)
-        return out
-    values = labels.values if labels is not None and labels.values is not None else list(range(len(labels.names)))
-    values = tf.constant([float(v) for v in values], tf.float32)
-    probs = tf.nn.softmax(logits, axis=-1)
-    if task.ordinal_decoding == "expected_value":
-        expected = tf.reduce_sum(probs * values[None, :], axis=-1)
-        label_id = tf.argmin(tf.abs(expected[:, None] - values[None, :]), axis=-1, output_type=tf.int64)
-        return {"score": expected if task.has_bands else snap(expected), "label_id": label_id}
-    return {"score": tf.gather(values, tf.argmax(logits, axis=-1))}
-
-
 def _make_serving_module(
-    model: Any, label_names: Sequence[str], text_tokenizer: Any, task: Any = None, labels: Any = None, chunk_stride: int | None = None
+    model: Any, label_names: Sequence[str], text_tokenizer: Any, task: Any, labels: Any = None, chunk_stride: int | None = None
 ):
     tf = _tf()
-    regression = task is not None and task.is_regression
-    with_score = task is not None and task.problem_type != "single_label_classification"
     from tfslm.backends import get_backend
 
     backend = get_backend()
@@ -139,18 +108,7 @@ def _make_serving_module(
             return tf.cast(logits, tf.float32)
 
         def _outputs(self, logits):
-            if regression:
-                return {"logits": logits, **_score_outputs(tf, logits, task, labels)}
-            label_id = tf.argmax(logits, axis=-1, output_type=tf.int64)
-            extra = _score_outputs(tf, logits, task, labels) if with_score else {}
-            label_id = extra.pop("label_id", label_id)
-            return {
-                **extra,
-                "logits": logits,
-                "probabilities": tf.nn.softmax(logits, axis=-1),
-                "label_id": label_id,
-                "label": tf.gather(tf.constant(list(label_names)), label_id),
-            }
+            return task.serving_outputs(logits, label_names, labels)
 
         def _predict(self, input_ids, attention_mask):
             return self._outputs(self._logits(input_ids, attention_mask))
@@ -182,15 +140,9 @@ def _make_serving_module(
         def serve_text(self, text):
             input_ids, attention_mask, doc_index = self.text_tokenizer.windows(text, chunk_stride)
             # All windows of the request go through the model as one batch; a text's
-            # windows are then averaged as tfslm.inputs.chunking.pool_windows does.
+            # windows are then averaged by the task's pooling rule (task.pool_windows in NumPy).
             logits = self._logits(input_ids, attention_mask)
-            num_docs = tf.shape(text)[0]
-            if regression:
-                pooled = tf.math.unsorted_segment_mean(logits, doc_index, num_docs)
-            else:  # mean probability, given back as log-probabilities (softmax returns the mean)
-                mean = tf.math.unsorted_segment_mean(tf.nn.softmax(logits, axis=-1), doc_index, num_docs)
-                pooled = tf.math.log(tf.clip_by_value(mean, 1e-12, 1.0))
-            return self._outputs(pooled)
+            return self._outputs(task.pool_windows_graph(logits, doc_index, tf.shape(text)[0]))
 
         @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
         def tokenize_windows(self, text):
@@ -258,9 +210,10 @@ def export_saved_model(
         >>> info["signatures"]  # doctest: +SKIP
         ['serving_default', 'serve_tokens', 'tokenize']
     """
-    if task is not None and task.is_regression:
-        label_names = list(task.target_names)  # one output per target
-    label_names = [str(name) for name in label_names]
+    from tfslm.tasks.base import Task
+
+    task = Task.resolve(task)
+    label_names = task.output_names(label_names)  # one per output: the target names of a scorer
     num_labels = getattr(getattr(model, "config", None), "num_labels", None)
     if num_labels is not None and len(label_names) != num_labels:
         raise ValueError(
@@ -322,8 +275,7 @@ def export_saved_model(
     }
     if chunk_stride is not None:
         info["chunk_stride"] = chunk_stride
-    if task is not None:
-        info["task"] = task.to_dict()
+    info["task"] = task.to_dict()
     tf = _tf()
     with atomic_directory(output_dir) as tmp:
         tf.saved_model.save(module, str(tmp), signatures=signatures)

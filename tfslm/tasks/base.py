@@ -1,24 +1,36 @@
-"""What a run learns to predict: classes, ordered classes, one score, or several scores.
+"""What a run learns to predict: the :class:`Task` base class, the registry of task types, storage.
 
 A :class:`Task` is read from the config (``model.problem_type`` and the score
 keys of ``data``), saved as ``run_dir/task.json`` next to ``labels.json``, and
 read back by predict/evaluate/export/report, so a run always decodes its
-outputs the way it was trained.
+outputs the way it was trained. Everything that depends on the kind of task
+is a method of its class, one file per task type:
 
-=========================== ============ ================================= =========================
-``model.problem_type``      head size    loss                              decoded as
-=========================== ============ ================================= =========================
-single_label_classification num classes  sparse cross-entropy              the most probable label
-ordinal                     num classes  sparse cross-entropy              label in declared order;
-                                                                           ``argmax`` or the
-                                                                           ``expected_value``
-regression                  1            MSE on targets scaled to [0, 1]   ``predicted_score`` on the
-                                         by ``data.score_range``           original scale, rounded to
-                                                                           ``data.score_step``
-multi_target_regression     len(targets) MSE, explicit at compile time     one score per target (+
-                                         (transformers' TF loss would      the total with
-                                         pick sparse cross-entropy)        ``data.derive_total``)
-=========================== ============ ================================= =========================
+=========================== ======================= ============ ================================= =========================
+``model.problem_type``      class (file)            head size    loss                              decoded as
+=========================== ======================= ============ ================================= =========================
+single_label_classification ``ClassificationTask``  num classes  sparse cross-entropy              the most probable label
+                            (classification.py)
+ordinal                     ``OrdinalTask``         num classes  sparse cross-entropy              label in declared order;
+                            (ordinal.py)                                                           ``argmax`` or the
+                                                                                                   ``expected_value``
+regression                  ``RegressionTask``      1            MSE on targets scaled to [0, 1]   ``predicted_score`` on the
+                            (regression.py)                      by ``data.score_range``           original scale, rounded to
+                                                                                                   ``data.score_step``
+multi_target_regression     ``MultiTargetTask``     len(targets) MSE, explicit at compile time     one score per target (+
+                            (multi_target.py)                    (transformers' TF loss would      the total with
+                                                                 pick sparse cross-entropy)        ``data.derive_total``)
+=========================== ======================= ============ ================================= =========================
+
+``Task(problem_type=...)`` returns the registered class of that problem type
+(``Task()`` is single-label classification), so code that builds a task from a
+config, a dict or ``task.json`` never names the classes.
+
+Adding a task type: a new file with a ``@register`` subclass of :class:`Task`
+that implements the methods below (head, loss, metrics, monitor, label cells
+and targets, pooling, evaluation, decoding in NumPy and in the graph through
+:mod:`tfslm.tasks.ops`, prediction columns, report and card sections), its
+import in ``tfslm/tasks/__init__.py``, and its config keys in ``tfslm/config.py``.
 
 Bands (``data.bins`` edges, or ``data.bin_width`` as in the course notebook,
 where a total 0..1000 became band ``round(total / 100)``) turn a score column
@@ -26,8 +38,8 @@ into classes; the band of each label is stored in ``labels.json``.
 
 Example:
     >>> task = Task(problem_type="regression", score_range=(0.0, 1000.0), score_step=40.0)
-    >>> task.scale([0, 500, 1000]).tolist()
-    [0.0, 0.5, 1.0]
+    >>> type(task).__name__, task.scale([0, 500, 1000]).tolist()
+    ('RegressionTask', [0.0, 0.5, 1.0])
     >>> task.unscale([0.51]).tolist()
     [520.0]
 """
@@ -38,23 +50,48 @@ import ast
 import json
 import math
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, ClassVar, Sequence
 
 import numpy as np
 
 from tfslm.atomic import atomic_write_json
-from tfslm.errors import DataError, RunDirError
 from tfslm.data.labels import LabelSpace, canonical_label
+from tfslm.errors import DataError, RunDirError
+from tfslm.tasks.ops import NUMPY, graph_ops
 
-__all__ = ["Task", "CLASSIFICATION", "ORDINAL", "REGRESSION", "MULTI_TARGET", "parse_number_list", "band_label_space"]
+__all__ = [
+    "Task", "CLASSIFICATION", "ORDINAL", "REGRESSION", "MULTI_TARGET", "parse_number_list", "band_label_space",
+    "register", "task_class", "problem_types", "TASK_FILE",
+]
 
 CLASSIFICATION = "single_label_classification"
 ORDINAL = "ordinal"
 REGRESSION = "regression"
 MULTI_TARGET = "multi_target_regression"
 TASK_FILE = "task.json"
+
+_REGISTRY: dict[str, type["Task"]] = {}
+
+
+def register(cls: type["Task"]) -> type["Task"]:
+    """Class decorator: make ``cls`` the task of ``cls.PROBLEM_TYPE`` (``model.problem_type``)."""
+    _REGISTRY[cls.PROBLEM_TYPE] = cls
+    return cls
+
+
+def problem_types() -> tuple[str, ...]:
+    """Every registered ``model.problem_type``, in registration order."""
+    return tuple(_REGISTRY)
+
+
+def task_class(problem_type: str) -> type["Task"]:
+    """The registered class of ``problem_type``; ValueError naming the known ones otherwise."""
+    try:
+        return _REGISTRY[problem_type]
+    except (KeyError, TypeError):
+        raise ValueError(f"Task: problem_type {problem_type!r} is unknown; expected one of: {', '.join(_REGISTRY)}") from None
 
 
 def parse_number_list(value: Any) -> list[float] | None:
@@ -99,16 +136,40 @@ def parse_number_list(value: Any) -> list[float] | None:
     return out or None
 
 
+def rows_text(rows: Sequence[int], limit: int = 5) -> str:
+    """Row numbers for a message: ``3, 5, 9 and 12 more``."""
+    shown = ", ".join(str(r) for r in rows[:limit])
+    return shown + (f" and {len(rows) - limit} more" if len(rows) > limit else "")
+
+
+def score_column(values) -> list:
+    """Scores as ints where they are whole numbers (600, not 600.0), else rounded floats."""
+    values = np.round(np.asarray(values, dtype=np.float64), 4)
+    if np.all(values == np.round(values)):
+        return values.astype(np.int64).tolist()
+    return values.tolist()
+
+
 def _number_name(value: float) -> str:
     return str(int(value)) if float(value).is_integer() else repr(float(value))
+
+
+def render(template: str, **context) -> str:
+    """A Jinja fragment of the model card, rendered as the card template renders it (trailing newline kept)."""
+    import jinja2
+
+    return jinja2.Environment(keep_trailing_newline=True).from_string(template).render(**context)
 
 
 @dataclass(frozen=True)
 class Task:
     """The prediction task of a run (see the module docstring for the table).
 
+    ``Task(...)`` returns the subclass registered for ``problem_type``.
+
     Args:
-        problem_type: single_label_classification | ordinal | regression | multi_target_regression.
+        problem_type: single_label_classification | ordinal | regression | multi_target_regression
+            (and any other registered type, see :func:`problem_types`).
         target_names: the parts of a list-valued label cell (multi-target), e.g. the five competences.
         score_range: ``(low, high)`` of each target on the original scale; scales targets to [0, 1].
         score_step: the score grid (e.g. 40); predictions are rounded to it and QWK is computed on it.
@@ -127,23 +188,40 @@ class Task:
     bins: tuple[float, ...] | None = None
     bin_width: float | None = None
 
+    PROBLEM_TYPE: ClassVar[str] = ""
+    #: The ``problem_type`` of the transformers model config.
+    hf_problem_type: ClassVar[str] = "single_label_classification"
+    #: Scores on a scale rather than classes (kept for callers of the flat Task of earlier releases).
+    is_regression: ClassVar[bool] = False
+    #: Label order carries meaning (QWK, adjacent agreement).
+    is_ordered: ClassVar[bool] = False
+    #: The metrics of the report's table, in order (those present are shown).
+    report_metric_keys: ClassVar[tuple[str, ...]] = ("loss", "qwk", "mae", "rmse", "exact", "adjacent", "accuracy", "macro_f1")
+    #: What the rows/columns of the confusion matrix are, for plot titles.
+    confusion_axis: ClassVar[str] = "label"
+
+    def __new__(cls, *args, **kwargs):
+        if cls is Task:
+            problem_type = kwargs.get("problem_type", args[0] if args else CLASSIFICATION)
+            cls = task_class(problem_type)
+        return object.__new__(cls)
+
     def __post_init__(self) -> None:
+        if self.problem_type != type(self).PROBLEM_TYPE:
+            raise ValueError(f"{type(self).__name__}: problem_type must be {type(self).PROBLEM_TYPE!r}, got {self.problem_type!r}; use Task(problem_type=...)")
         object.__setattr__(self, "target_names", tuple(self.target_names))
         if self.score_range is not None:
             object.__setattr__(self, "score_range", tuple(float(v) for v in self.score_range))
         if self.bins is not None:
             object.__setattr__(self, "bins", tuple(float(v) for v in self.bins))
-        if self.problem_type == REGRESSION and not self.target_names:
-            object.__setattr__(self, "target_names", ("score",))
-        if self.is_regression and self.score_range is None:
-            raise ValueError(f"Task: problem_type {self.problem_type} needs score_range=(low, high)")
 
     # ------------------------------------------------------------ building
     @classmethod
     def from_config(cls, cfg) -> "Task":
         """The task a :class:`~tfslm.config.Config` describes."""
         d, m = cfg.data, cfg.model
-        return cls(
+        kind = task_class(m.problem_type)
+        return kind(
             problem_type=m.problem_type,
             target_names=tuple(d.target_names or ()),
             score_range=tuple(d.score_range) if d.score_range else None,
@@ -152,40 +230,65 @@ class Task:
             ordinal_decoding=m.ordinal_decoding,
             bins=tuple(d.bins) if d.bins else None,
             bin_width=d.bin_width,
+            **kind.config_options(cfg),
         )
 
+    @classmethod
+    def config_options(cls, cfg) -> dict[str, Any]:
+        """Keyword arguments of the fields a subclass adds, read from the config (none here)."""
+        return {}
+
+    @staticmethod
+    def resolve(task: "Task | None", data=None) -> "Task":
+        """``task`` itself; for None (a caller of the public API that gave none), single-label classification.
+
+        With ``data`` (the ``data`` config section), the classes are the bands
+        of ``data.bins``/``data.bin_width`` when set.
+        """
+        if task is not None:
+            return task
+        if data is None:
+            return Task()
+        return Task(
+            bins=tuple(data.bins) if data.bins else None, bin_width=data.bin_width,
+            score_range=tuple(data.score_range) if data.score_range else None, score_step=data.score_step,
+        )
+
+    @classmethod
+    def validate_config(cls, d, m) -> None:
+        """The cross-field rules of this problem type over the ``data``/``model`` sections (ConfigError on the first broken one)."""
+        from tfslm.errors import ConfigError
+
+        if d.target_names is not None:
+            raise ConfigError(f"data.target_names: only used with model.problem_type multi_target_regression, got {m.problem_type}")
+        if d.derive_total:
+            raise ConfigError("data.derive_total: only used with model.problem_type multi_target_regression")
+
     # ------------------------------------------------------------ properties
-    @property
-    def is_regression(self) -> bool:
-        return self.problem_type in (REGRESSION, MULTI_TARGET)
-
-    @property
-    def is_ordered(self) -> bool:
-        return self.problem_type != CLASSIFICATION
-
     @property
     def has_bands(self) -> bool:
         return self.bins is not None or self.bin_width is not None
 
     @property
     def num_targets(self) -> int:
-        return len(self.target_names) if self.is_regression else 0
-
-    @property
-    def hf_problem_type(self) -> str:
-        """The ``problem_type`` of the transformers config (ordinal trains as classification)."""
-        return "regression" if self.is_regression else "single_label_classification"
-
-    def num_outputs(self, labels: LabelSpace) -> int:
-        """Size of the classification head."""
-        return self.num_targets if self.is_regression else labels.num_labels
+        """Number of score outputs (0 for classes)."""
+        return 0
 
     @property
     def total_range(self) -> tuple[float, float] | None:
         if self.score_range is None:
             return None
-        n = max(1, len(self.target_names)) if self.problem_type == MULTI_TARGET else 1
-        return (self.score_range[0] * n, self.score_range[1] * n)
+        return self.score_range
+
+    @property
+    def plot_step(self) -> float | None:
+        """Grid step of the report's predicted-vs-true score plot."""
+        return None
+
+    @property
+    def panel_targets(self) -> tuple[str, ...]:
+        """Targets that get one predicted-vs-true panel each in the report (several targets)."""
+        return ()
 
     # ------------------------------------------------------------ scores
     def scale(self, values) -> np.ndarray:
@@ -195,17 +298,24 @@ class Task:
 
     def unscale(self, values, *, round_to_grid: bool = True) -> np.ndarray:
         """[0, 1] -> original scale, clipped to ``score_range`` and rounded to ``score_step`` when given."""
-        low, high = self.score_range
-        out = np.clip(low + np.asarray(values, dtype=np.float64) * (high - low), low, high)
+        out = self._unscale(NUMPY, NUMPY.asarray(values))
         return self.round(out) if round_to_grid else out
 
     def round(self, values, *, total: bool = False) -> np.ndarray:
         """Round to the score grid (``low + k * score_step``); unchanged without a step."""
-        values = np.asarray(values, dtype=np.float64)
+        return self._snap(NUMPY, NUMPY.asarray(values), total=total)
+
+    def _unscale(self, xp, values):
+        low, high = self.score_range
+        return xp.clip(low + values * (high - low), low, high)
+
+    def _snap(self, xp, values, *, total: bool = False):
+        """The grid rounding rule, for NumPy and the graph alike (:mod:`tfslm.tasks.ops`)."""
         if not self.score_step or self.score_range is None:
             return values
         low, high = self.total_range if total else self.score_range
-        return np.clip(low + np.floor((values - low) / self.score_step + 0.5) * self.score_step, low, high)
+        step = self.score_step
+        return xp.clip(low + xp.floor((values - low) / step + 0.5) * step, low, high)
 
     def grid(self, *, total: bool = False) -> np.ndarray | None:
         """The score values ``low, low + step, ..., high`` (None without a step)."""
@@ -231,28 +341,9 @@ class Task:
             return None if index < 0 else _band_edge_name(self.bins, index)
         return str(index)
 
-    # ------------------------------------------------------------ label cells
-    def label_cell(self, value: Any):
-        """Map a raw label cell to what the label column holds before encoding.
-
-        Classification/ordinal: the canonical label name (the band name when
-        banded); regression: a list of floats (one per target); None when missing
-        or unreadable.
-        """
-        if self.is_regression:
-            numbers = parse_number_list(value)
-            return numbers
-        if self.has_bands:
-            numbers = parse_number_list(value)
-            if numbers is None or len(numbers) != 1:
-                return canonical_label(value) if canonical_label(value) is None else f"<not a number: {value}>"
-            name = self.band_name(numbers[0])
-            return name if name is not None else f"<outside the bands: {_number_name(numbers[0])}>"
-        return canonical_label(value)
-
     # ------------------------------------------------------------ storage
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "problem_type": self.problem_type,
             "hf_problem_type": self.hf_problem_type,
             "target_names": list(self.target_names),
@@ -263,12 +354,17 @@ class Task:
             "bins": list(self.bins) if self.bins else None,
             "bin_width": self.bin_width,
         }
+        for f in fields(self)[len(fields(Task)):]:  # fields a subclass adds
+            value = getattr(self, f.name)
+            out[f.name] = list(value) if isinstance(value, tuple) else value
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "Task":
-        keys = ("problem_type", "target_names", "score_range", "score_step", "derive_total", "ordinal_decoding", "bins", "bin_width")
-        values = {k: data[k] for k in keys if k in data and data[k] is not None}
-        return cls(**values)
+        """The task of a ``task.json`` (keys a release did not write take their defaults)."""
+        kind = task_class(data.get("problem_type") or CLASSIFICATION)
+        values = {f.name: data[f.name] for f in fields(kind) if data.get(f.name) is not None}
+        return kind(**values)
 
     def save(self, run_dir: str | os.PathLike) -> None:
         """Write ``run_dir/task.json`` atomically."""
@@ -279,50 +375,172 @@ class Task:
         """Read ``run_dir/task.json``; a run without one (older runs) is single-label classification."""
         path = Path(run_dir) / TASK_FILE
         if not path.is_file():
-            return cls()
+            return Task()
         try:
-            return cls.from_dict(json.loads(path.read_text(encoding="utf-8")))
+            return Task.from_dict(json.loads(path.read_text(encoding="utf-8")))
         except (ValueError, KeyError, TypeError) as exc:
             raise RunDirError(f"{path}: not a valid task.json ({exc})") from None
 
-    # ------------------------------------------------------------ decoding
-    def decode(self, logits: np.ndarray, labels: LabelSpace) -> dict[str, np.ndarray]:
-        """Turn raw model outputs into predictions.
+    # ------------------------------------------------------------ the model head
+    def num_outputs(self, labels: LabelSpace) -> int:
+        """Size of the model's head."""
+        raise NotImplementedError
 
-        Returns a dict with, depending on the task: ``probabilities`` and
-        ``label_id`` (classes), ``score`` (original scale: the single target,
-        the derived total, or the ordinal value) and ``scores`` (``[n, targets]``).
+    def output_names(self, label_names: Sequence[str]) -> list[str]:
+        """One name per head output (the label names, or the target names of a scorer)."""
+        return [str(name) for name in label_names]
 
-        Example:
-            >>> Task(problem_type="regression", score_range=(0, 10), score_step=1).decode(np.array([[0.42]]), None)["score"]
-            array([4.])
+    def model_config_kwargs(self, labels: LabelSpace) -> dict[str, Any]:
+        """``num_labels``, ``id2label``, ``label2id`` and ``problem_type`` of the transformers model config."""
+        names = self.output_names(labels.names)
+        return {
+            "num_labels": len(names),
+            "id2label": dict(enumerate(names)),
+            "label2id": {n: i for i, n in enumerate(names)},
+            "problem_type": self.hf_problem_type,
+        }
+
+    def keras_loss(self):
+        """The loss ``compile_model`` compiles (computed in float32, also under mixed precision)."""
+        raise NotImplementedError
+
+    def keras_metrics(self) -> list | None:
+        """Metrics Keras computes per batch during ``fit`` (the whole-set ones come from :meth:`evaluate`)."""
+        return None
+
+    def default_monitor(self, labels: LabelSpace) -> str:
+        """The validation metric ``training.monitor: auto`` watches."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------ label cells and targets
+    def label_cell(self, value: Any):
+        """Map a raw label cell to what the label column holds before encoding (None: missing)."""
+        return canonical_label(value)
+
+    def parse_labels(self, cells: Sequence[Any], rows: Sequence[int], *, where: str, column: str, data=None) -> Any:
+        """The label cells of a split (from :meth:`label_cell`), checked; what the other data hooks take.
+
+        Args:
+            cells: the cleaned cells; rows: their 1-based row numbers.
+            where: the file, for messages; column: the label column, for messages.
+            data: the ``data`` config section while loading training data (None for ``tfslm evaluate``).
         """
-        from tfslm.training.evaluation import softmax
+        return list(cells)
 
-        logits = np.asarray(logits, dtype=np.float64)
-        out: dict[str, np.ndarray] = {}
-        if self.is_regression:
-            scores = self.unscale(logits.reshape(len(logits), -1))
-            if self.problem_type == REGRESSION:
-                out["score"] = scores[:, 0]
-            else:
-                out["scores"] = scores
-                if self.derive_total:
-                    out["score"] = scores.sum(axis=1)
-            return out
-        probs = softmax(logits) if logits.size else logits
-        out["probabilities"] = probs
-        values = np.asarray(labels.values if labels.values is not None else range(labels.num_labels), dtype=np.float64)
-        if self.problem_type == ORDINAL and self.ordinal_decoding == "expected_value" and len(probs):
-            expected = probs @ values
-            # Nearest label value to the expected value (values may be unevenly spaced).
-            out["label_id"] = np.abs(expected[:, None] - values[None, :]).argmin(axis=1)
-            out["score"] = self.round(expected) if not self.has_bands else expected
-        else:
-            out["label_id"] = probs.argmax(axis=-1) if len(probs) else np.zeros((0,), dtype=np.int64)
-            if self.problem_type == ORDINAL or labels.values is not None:
-                out["score"] = values[out["label_id"]] if len(probs) else np.zeros((0,))
-        return out
+    def ordered_labels(self, data) -> bool | None:
+        """Whether the label order carries meaning: always for ordered tasks, else ``data.ordered`` (None: numeric labels are)."""
+        return True if self.is_ordered else data.ordered
+
+    def label_space(self, parsed_train: Any, data) -> LabelSpace:
+        """The label space, from the training split's parsed labels and the ``data`` config section."""
+        raise NotImplementedError
+
+    def encode_targets(self, parsed: Any, labels: LabelSpace, *, where: str, rows: Sequence[int]) -> np.ndarray:
+        """The targets ``evaluate`` compares with (class ids, scaled scores, multi-hot rows)."""
+        raise NotImplementedError
+
+    def label_column(self, parsed: Any, labels: LabelSpace, *, where: str, rows: Sequence[int]) -> list:
+        """The ``label`` column of the ``datasets`` split."""
+        return np.asarray(self.encode_targets(parsed, labels, where=where, rows=rows)).tolist()
+
+    def label_feature(self, labels: LabelSpace):
+        """The ``datasets`` feature of the ``label`` column."""
+        raise NotImplementedError
+
+    def strata(self, parsed_train: Any, labels: LabelSpace) -> np.ndarray:
+        """One key per training row: the validation split keeps each key's share."""
+        raise NotImplementedError
+
+    def split_summary(self, dataset, labels: LabelSpace) -> dict[str, Any]:
+        """Rows (and per label counts, or score statistics) of one encoded split, for ``metrics.json``."""
+        raise NotImplementedError
+
+    def tfrecord_label_feature(self, labels: LabelSpace) -> dict[str, Any]:
+        """How ``tfslm prepare`` stores the label of a row (``prepared.json`` features)."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------ windows, evaluation, decoding
+    def _pool(self, xp, logits, doc_index, num_docs: int):
+        raise NotImplementedError
+
+    def pool_windows(self, logits, doc_index, num_docs: int) -> np.ndarray:
+        """Average the outputs of each document's windows (``data.long_text: chunk``)."""
+        pooled = self._pool(NUMPY, NUMPY.asarray(logits), np.asarray(doc_index, dtype=np.int64), num_docs)
+        return np.asarray(pooled).astype(np.float32)
+
+    def pool_windows_graph(self, logits, doc_index, num_docs):
+        """:meth:`pool_windows` as graph ops, for the SavedModel."""
+        return self._pool(graph_ops(), logits, doc_index, num_docs)
+
+    def evaluate(self, logits, y_true, labels: LabelSpace, *, with_confusion: bool = False) -> dict:
+        """Loss and the metric set of the task (``num_examples`` included)."""
+        raise NotImplementedError
+
+    def epoch_logs(self, metrics: dict) -> dict[str, float]:
+        """The scalars of :meth:`evaluate` that go into the Keras epoch logs (``val_`` is prefixed)."""
+        return {k: v for k, v in metrics.items() if k != "num_examples" and not isinstance(v, (dict, list, tuple))}
+
+    def fit_decoding(self, logits, y_true, labels: LabelSpace) -> "Task":
+        """The task with its decoding tuned on validation outputs (e.g. thresholds); unchanged here."""
+        return self
+
+    def decode(self, logits, labels: LabelSpace) -> dict[str, np.ndarray]:
+        """Turn raw model outputs into predictions (NumPy)."""
+        raise NotImplementedError
+
+    def serving_outputs(self, logits, label_names: Sequence[str], labels: LabelSpace | None) -> dict:
+        """The outputs of the SavedModel's prediction signatures, as graph ops on float32 ``logits``."""
+        raise NotImplementedError
+
+    def probabilities(self, logits) -> np.ndarray:
+        """``Predictor.predict_proba``: class probabilities ``[texts, labels]`` (float32)."""
+        raise TypeError(f"predict_proba: this run predicts scores ({self.problem_type}); use predict_scores")
+
+    def predictions(self, decoded: dict, labels: LabelSpace) -> list:
+        """``Predictor.predict``: one plain Python prediction per text."""
+        raise NotImplementedError
+
+    def prediction_columns(self, decoded: dict, labels: LabelSpace) -> dict[str, list]:
+        """The columns ``tfslm predict`` adds to each row, in order."""
+        raise NotImplementedError
+
+    def prediction_table(self, logits, y_true, labels: LabelSpace) -> dict[str, list]:
+        """``predictions/<split>.csv``: true and predicted label/score of each row, by column."""
+        raise NotImplementedError
+
+    # ------------------------------------------------------------ report (report.md)
+    def report_description(self) -> str:
+        """The "task" line of the report."""
+        return self.problem_type
+
+    def report_facts(self, labels: LabelSpace) -> list[tuple[str, str]]:
+        """``(name, value)`` lines of the report after the model line (labels, targets)."""
+        return [("labels", f"{labels.num_labels} ({labels.kind}{', ordered' if labels.ordered else ''})"
+                 + (f"; bands of {self.bin_width:g}" if self.bin_width else "") + (f"; band edges {list(self.bins)}" if self.bins else ""))]
+
+    def report_metrics_note(self, labels: LabelSpace) -> str:
+        """The sentence under the report's metric table ("" for none)."""
+        return ""
+
+    def report_sections(self, metrics: dict, splits: Sequence[str]) -> list[str]:
+        """Markdown lines of task-specific report sections after the metric table."""
+        return []
+
+    # ------------------------------------------------------------ model card (README.md)
+    def card_context(self, labels: dict, metrics: dict, data: dict) -> dict[str, Any]:
+        """What the model card says about this task, from ``labels.json``, ``metrics.json`` and the config's ``data``.
+
+        Keys: ``noun`` ("text classifier"), ``sentence`` (what it predicts),
+        ``section`` (the markdown of the labels/scores section), ``results_extra``
+        (markdown after the results table), ``axes`` (of the confusion matrices),
+        ``usage_imports``/``usage_decode`` (the transformers snippet; ``usage_decode``
+        is a Jinja fragment rendered with ``model_ref``, ``example_text`` and ``usage_context``),
+        ``printed_outputs`` (SavedModel outputs the snippet prints),
+        ``example_text``, ``eval_metrics`` (``(metrics.json key, model-index
+        type, display name, args)`` of the Hub results) and ``result_rows``
+        (``(key, display name)`` of the results table).
+        """
+        raise NotImplementedError
 
 
 def _band_edge_name(edges: Sequence[float], index: int) -> str:

@@ -1,4 +1,4 @@
-"""Evaluation metrics in plain NumPy: accuracy, macro-F1, quadratic weighted kappa, MAE.
+"""Evaluation metrics in plain NumPy: accuracy, macro-F1, per-label P/R/F1, quadratic weighted kappa, MAE.
 
 Each takes integer label ids (and the number of labels where it matters) so it
 can be tested alone and used outside Keras.
@@ -15,6 +15,8 @@ from typing import Sequence
 import numpy as np
 
 __all__ = [
+    "softmax",
+    "sigmoid",
     "accuracy",
     "macro_f1",
     "confusion_matrix",
@@ -25,6 +27,8 @@ __all__ = [
     "classification_metrics",
     "score_metrics",
     "softmax",
+    "precision_recall_f1",
+    "per_label_metrics",
 ]
 
 
@@ -39,6 +43,17 @@ def softmax(logits) -> np.ndarray:
     shifted = logits - logits.max(axis=-1, keepdims=True)
     exp = np.exp(shifted)
     return exp / exp.sum(axis=-1, keepdims=True)
+
+
+def sigmoid(logits) -> np.ndarray:
+    """The logistic function, elementwise, in float64 (no overflow warnings for large logits)."""
+    logits = np.asarray(logits, dtype=np.float64)
+    out = np.empty_like(logits)
+    positive = logits >= 0
+    out[positive] = 1.0 / (1.0 + np.exp(-logits[positive]))
+    exp = np.exp(logits[~positive])
+    out[~positive] = exp / (1.0 + exp)
+    return out
 
 
 def _ids(values: Sequence[int]) -> np.ndarray:
@@ -179,3 +194,36 @@ def classification_metrics(
         out["mae"] = mean_absolute_error(scale[_ids(y_true)], scale[_ids(y_pred)])
         out["rmse"] = root_mean_squared_error(scale[_ids(y_true)], scale[_ids(y_pred)])
     return out
+
+
+def precision_recall_f1(true_positives, predicted, actual) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Precision, recall and F1 from counts (arrays or numbers); 0 where undefined, as sklearn's ``zero_division=0``.
+
+    Example:
+        >>> [v.tolist() for v in precision_recall_f1([2], [4], [2])]
+        [[0.5], [1.0], [0.6666666666666666]]
+    """
+    tp = np.asarray(true_positives, dtype=np.float64)
+    predicted = np.asarray(predicted, dtype=np.float64)
+    actual = np.asarray(actual, dtype=np.float64)
+    precision = np.divide(tp, predicted, out=np.zeros_like(tp), where=predicted > 0)
+    recall = np.divide(tp, actual, out=np.zeros_like(tp), where=actual > 0)
+    denom = predicted + actual
+    f1 = np.divide(2 * tp, denom, out=np.zeros_like(tp), where=denom > 0)
+    return precision, recall, f1
+
+
+def per_label_metrics(y_true: Sequence[int], y_pred: Sequence[int], names: Sequence[str]) -> dict[str, dict[str, float]]:
+    """Precision, recall, F1 and support of each label of a single-label task (one-vs-rest), by label name.
+
+    Example:
+        >>> per_label_metrics([0, 0, 1], [0, 1, 1], ["a", "b"])["b"]
+        {'precision': 0.5, 'recall': 1.0, 'f1': 0.6666666666666666, 'support': 1}
+    """
+    matrix = confusion_matrix(y_true, y_pred, len(names))
+    precision, recall, f1 = precision_recall_f1(np.diag(matrix), matrix.sum(axis=0), matrix.sum(axis=1))
+    support = matrix.sum(axis=1)
+    return {
+        str(name): {"precision": float(precision[i]), "recall": float(recall[i]), "f1": float(f1[i]), "support": int(support[i])}
+        for i, name in enumerate(names)
+    }

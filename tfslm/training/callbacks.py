@@ -21,6 +21,7 @@ import tensorflow as tf
 from tfslm.config import TrainingConfig
 from tfslm.training.evaluation import evaluate_model
 from tfslm.data.labels import LabelSpace
+from tfslm.tasks.base import Task
 from tfslm.training.backup import TrainingBackup, has_backup
 
 __all__ = ["ValidationMetrics", "EarlyStoppingWithTieBreak", "TrainingBackup", "default_callbacks", "resolve_monitor", "find_callback"]
@@ -35,6 +36,9 @@ class ValidationMetrics(tf.keras.callbacks.Callback):
         validation_data: a ``(features, label)`` ``tf.data.Dataset``.
         labels: the label space (decides whether QWK/MAE are reported).
         prefix: prefix of the log keys.
+        task: the run's :class:`~tfslm.tasks.base.Task` (None: single-label classification);
+            ``task.epoch_logs`` picks the scalars that go into the logs.
+        windows: ``doc_index`` when ``validation_data`` holds text windows.
     """
 
     def __init__(self, validation_data, labels: LabelSpace, prefix: str = "val_", task=None, windows=None):
@@ -42,13 +46,12 @@ class ValidationMetrics(tf.keras.callbacks.Callback):
         self.windows = windows
         self.validation_data = validation_data
         self.labels = labels
-        self.task = task
+        self.task = Task.resolve(task)
         self.prefix = prefix
         self.history: list[dict] = []
 
     def on_epoch_end(self, epoch, logs=None):
-        metrics = evaluate_model(self.model, self.validation_data, self.labels, task=self.task, windows=self.windows)
-        metrics.pop("num_examples", None)
+        metrics = self.task.epoch_logs(evaluate_model(self.model, self.validation_data, self.labels, task=self.task, windows=self.windows))
         if logs is not None:
             for key, value in metrics.items():
                 logs[self.prefix + key] = value
@@ -87,15 +90,12 @@ class EarlyStoppingWithTieBreak(tf.keras.callbacks.EarlyStopping):
             self.best_loss = self.current_loss
 
 
-def resolve_monitor(training: TrainingConfig, labels: LabelSpace, task=None) -> tuple[str, str]:
-    """``(monitor, mode)``: ``auto`` watches val_qwk for ordered labels and scores on a grid,
-    val_mae for scores without a grid (no ``data.score_step``), val_macro_f1 otherwise."""
+def resolve_monitor(training: TrainingConfig, labels: LabelSpace, task: Task) -> tuple[str, str]:
+    """``(monitor, mode)``: ``auto`` watches ``task.default_monitor`` (val_qwk for ordered labels and scores
+    on a grid, val_mae for scores without a grid, val_macro_f1 otherwise)."""
     monitor = training.monitor
     if monitor == "auto":
-        if task is not None and task.is_regression:
-            monitor = "val_qwk" if task.score_step else "val_mae"
-        else:
-            monitor = "val_qwk" if labels.ordered else "val_macro_f1"
+        monitor = task.default_monitor(labels)
     mode = "min" if any(word in monitor for word in _LOWER_IS_BETTER) else "max"
     return monitor, mode
 
@@ -135,6 +135,7 @@ def default_callbacks(
     tensorboard_dir = logs / "tensorboard"
     if tensorboard_dir.exists() and not resuming:  # events of an earlier, unfinished attempt would mix in
         shutil.rmtree(tensorboard_dir)
+    task = Task.resolve(task)
     monitor, mode = resolve_monitor(training, labels, task)
     patience = training.early_stopping_patience or training.epochs + 1
     validation_metrics = ValidationMetrics(validation_data, labels, task=task, windows=windows)

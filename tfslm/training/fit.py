@@ -202,7 +202,7 @@ def _train(cfg: Config, dist, run_dir: Path, started: float, *, overwrite: bool,
     _write_run_header(run_dir, cfg, data, task)
     callbacks, early_stopping, backup = _run_callbacks(cfg, dist, run_dir, inputs, data, task)
     history = _fit(model, dist, cfg, inputs, callbacks, verbose, position=position)
-    metrics = _evaluate_splits(model, inputs, data, task, run_dir)
+    metrics, task = _evaluate_splits(model, inputs, data, task, run_dir)
     metrics.update(_run_summary(cfg, dist, perf, inputs, data, task, model, history, early_stopping, started))
     if backup.resumed_from:
         metrics["resumed_from"] = backup.resumed_from
@@ -307,8 +307,11 @@ def _run_callbacks(cfg: Config, dist, run_dir: Path, inputs, data, task):
     return callbacks, early_stopping, backup
 
 
-def _evaluate_splits(model, inputs, data, task, run_dir: Path) -> dict[str, Any]:
-    """Metrics of every split but train (windows pooled per document), each split's predictions saved for the report."""
+def _evaluate_splits(model, inputs, data, task, run_dir: Path):
+    """``(metrics, task)``: every split but train (windows pooled per document), predictions saved for the report.
+
+    The returned task carries the decoding fitted on the validation outputs, which export must use.
+    """
     from tfslm.publish.report import save_predictions
     from tfslm.training.evaluation import collect_predictions, evaluate_predictions
 
@@ -322,9 +325,12 @@ def _evaluate_splits(model, inputs, data, task, run_dir: Path) -> dict[str, Any]
             from tfslm.training.evaluation import pool_document_outputs
 
             logits, y_true = pool_document_outputs(logits, y_true, windows, task)
+        if split == "validation":  # decoding tuned on validation outputs (multi-label thresholds; a no-op for most tasks)
+            task = task.fit_decoding(logits, y_true, data.labels)
+            task.save(run_dir)
         metrics[split] = evaluate_predictions(logits, y_true, data.labels, with_confusion=True, task=task)
         save_predictions(run_dir, split, logits, y_true, data.labels, task)  # for the report's plots
-    return metrics
+    return metrics, task
 
 
 def _run_summary(cfg: Config, dist, perf, inputs, data, task, model, history, early_stopping, started: float) -> dict[str, Any]:

@@ -38,23 +38,11 @@ def create_optimizer_for(training: TrainingConfig, steps_per_epoch: int):
     )
 
 
-def _ScaledMSE():
-    """MSE between the ``[batch, targets]`` outputs and targets given as ``[batch]`` or ``[batch, targets]``."""
-    import tensorflow as tf
-
-    class ScaledMSE(tf.keras.losses.Loss):
-        def call(self, y_true, y_pred):
-            y_pred = tf.cast(y_pred, tf.float32)
-            y_true = tf.reshape(tf.cast(y_true, tf.float32), tf.shape(y_pred))
-            return tf.reduce_mean(tf.square(y_pred - y_true), axis=-1)
-
-    return ScaledMSE(name="mse")
-
-
 def compile_model(model, training: TrainingConfig, *, steps_per_epoch: int, task=None, **compile_options):
-    """Compile ``model`` with the configured optimizer and the task's loss.
+    """Compile ``model`` with the configured optimizer and the task's loss (``task.keras_loss``).
 
-    The loss is explicit, so the model trains under any Keras ``fit`` loop, not
+    ``task``: the run's :class:`~tfslm.tasks.base.Task` (None: single-label
+    classification). The loss is explicit, so the model trains under any Keras ``fit`` loop, not
     only transformers' built-in loss: sparse categorical cross-entropy on
     logits for classes (ordinal included), mean squared error on the [0, 1]
     scaled targets for regression. (transformers' own TF loss picks sparse
@@ -66,18 +54,9 @@ def compile_model(model, training: TrainingConfig, *, steps_per_epoch: int, task
     Example:
         >>> model = compile_model(model, cfg.training, steps_per_epoch=len(train_ds))  # doctest: +SKIP
     """
-    import tensorflow as tf
+    from tfslm.tasks.base import Task
 
-    from tfslm.training.performance import Float32SparseCategoricalCrossentropy
-
+    task = Task.resolve(task)
     optimizer, _ = create_optimizer_for(training, steps_per_epoch)
-    if task is not None and task.is_regression:
-        model.compile(optimizer=optimizer, loss=_ScaledMSE(), **compile_options)
-        return model
-    model.compile(
-        optimizer=optimizer,
-        loss=Float32SparseCategoricalCrossentropy(from_logits=True),
-        metrics=[tf.keras.metrics.SparseCategoricalAccuracy(name="accuracy")],
-        **compile_options,
-    )
+    model.compile(optimizer=optimizer, loss=task.keras_loss(), metrics=task.keras_metrics(), **compile_options)
     return model

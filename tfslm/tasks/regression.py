@@ -1,0 +1,411 @@
+"""Regression (``model.problem_type: regression``): one score per text on its original scale.
+
+The head has one linear output trained with mean squared error on the score
+scaled to [0, 1] by ``data.score_range``; a prediction is mapped back,
+clipped to the range and rounded to ``data.score_step`` when given. It is
+evaluated by MAE/RMSE on the original scale and, on the score grid, QWK and
+exact/adjacent agreement. :mod:`tfslm.tasks.multi_target` extends it to
+several scores per text.
+
+Example:
+    >>> task = RegressionTask(score_range=(0, 10), score_step=1)
+    >>> task.decode(np.array([[0.42]]), None)["score"]
+    array([4.])
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar, Sequence
+
+import numpy as np
+
+from tfslm.data.labels import LabelSpace, canonical_label
+from tfslm.errors import DataError
+from tfslm.tasks.base import REGRESSION, Task, parse_number_list, register, render, rows_text, score_column
+from tfslm.tasks.metrics import confusion_matrix, grid_ids, score_metrics
+from tfslm.tasks.ops import NUMPY, graph_ops
+
+__all__ = ["RegressionTask", "ScaledMSE"]
+
+SCORE_METRICS = ("qwk", "mae", "rmse", "exact", "adjacent")
+
+_SCORES_SECTION = """## Scores
+
+| target | model output | range | grid |
+|--------|--------------|-------|------|
+{% for row in scores.targets -%}
+| {{ row.name }} | {{ row.output }} | {{ row.range }} | {{ row.grid }} |
+{% endfor %}
+{{ scores.decoding }}
+
+| split | rows | mean{{ scores.summed }} | min | max |
+|-------|-----:|------:|----:|----:|
+{% for row in scores.splits -%}
+| {{ row.split }} | {{ row.rows }} | {{ row.mean }} | {{ row.min }} | {{ row.max }} |
+{% endfor %}
+"""
+
+_PER_TARGET = """Per target{% if scores and scores.headline %} ({{ scores.headline }}){% endif %}:
+
+| target | split | QWK | MAE | RMSE | exact | adjacent |
+|--------|-------|----:|----:|-----:|------:|---------:|
+{% for row in target_rows -%}
+| {{ row.name }} | {{ row.split }} |{% for value in row["values"] %} {{ value }} |{% endfor %}
+{% endfor %}
+"""
+
+_USAGE_DECODE = """outputs = model(**inputs).logits.numpy()  # [texts, {{ scores.num_targets }}]: {{ scores.output_names }}, scaled to [0, 1]
+low, high, step = {{ scores.low }}, {{ scores.high }}, {{ scores.step }}
+scores = np.clip(low + outputs * (high - low), low, high)
+{% if scores.step != "None" -%}
+scores = np.clip(low + np.floor((scores - low) / step + 0.5) * step, low, high)  # nearest grid value, halves up
+{% endif -%}
+{% if scores.derive_total -%}
+total = scores.sum(axis=1)
+{% endif -%}
+print(scores{% if scores.derive_total %}, total{% endif %})
+```"""
+
+
+def ScaledMSE():  # noqa: N802 (a class factory: TensorFlow is imported on first use)
+    """MSE between the ``[batch, targets]`` outputs and targets given as ``[batch]`` or ``[batch, targets]``."""
+    import tensorflow as tf
+
+    class _ScaledMSE(tf.keras.losses.Loss):
+        def call(self, y_true, y_pred):
+            y_pred = tf.cast(y_pred, tf.float32)
+            y_true = tf.reshape(tf.cast(y_true, tf.float32), tf.shape(y_pred))
+            return tf.reduce_mean(tf.square(y_pred - y_true), axis=-1)
+
+    _ScaledMSE.__name__ = "ScaledMSE"
+    return _ScaledMSE(name="mse")
+
+
+@register
+@dataclass(frozen=True)
+class RegressionTask(Task):
+    """One score per text (see the module docstring); needs ``score_range``."""
+
+    problem_type: str = REGRESSION
+
+    PROBLEM_TYPE: ClassVar[str] = REGRESSION
+    hf_problem_type: ClassVar[str] = "regression"
+    is_regression: ClassVar[bool] = True
+    is_ordered: ClassVar[bool] = True
+    confusion_axis: ClassVar[str] = "score (grid)"
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        self._default_targets()
+        if self.score_range is None:
+            raise ValueError(f"Task: problem_type {self.problem_type} needs score_range=(low, high)")
+
+    def _default_targets(self) -> None:
+        if not self.target_names:
+            object.__setattr__(self, "target_names", ("score",))
+
+    @classmethod
+    def validate_config(cls, d, m) -> None:
+        from tfslm.errors import ConfigError
+
+        if d.score_range is None:
+            raise ConfigError(
+                f"data.score_range: required for model.problem_type {m.problem_type} (targets are scaled to [0, 1] "
+                "by it); give [low, high], e.g. [0, 1000] (per target for multi_target_regression, e.g. [0, 200])"
+            )
+        cls._validate_targets(d, m)
+        if d.bins is not None or d.bin_width is not None:
+            raise ConfigError("data.bins/data.bin_width: bands are classes; use them with single_label_classification or ordinal")
+
+    @classmethod
+    def _validate_targets(cls, d, m) -> None:
+        Task.validate_config(d, m)
+
+    # ------------------------------------------------------------ properties
+    @property
+    def num_targets(self) -> int:
+        return len(self.target_names)
+
+    @property
+    def plot_step(self) -> float | None:
+        return self.score_step
+
+    # ------------------------------------------------------------ head, loss, monitor
+    def num_outputs(self, labels: LabelSpace) -> int:
+        return self.num_targets
+
+    def output_names(self, label_names: Sequence[str]) -> list[str]:
+        return list(self.target_names)  # one output per target
+
+    def keras_loss(self):
+        """Mean squared error on the [0, 1] scaled targets, explicit: transformers' own TF loss picks
+        sparse cross-entropy whenever ``num_labels > 1``, which is wrong for several targets."""
+        return ScaledMSE()
+
+    def default_monitor(self, labels: LabelSpace) -> str:
+        return "val_qwk" if self.score_step else "val_mae"
+
+    # ------------------------------------------------------------ label cells and targets
+    def label_cell(self, value: Any):
+        """A list of floats (one per target); None when missing or unreadable."""
+        return parse_number_list(value)
+
+    def parse_labels(self, cells, rows, *, where, column, data=None) -> np.ndarray:
+        """The ``[rows, targets]`` scores of a split, checked against the task."""
+        n = self.num_targets
+        wrong = [(r, v) for r, v in zip(rows, cells) if len(v) != n]
+        if wrong:
+            what = f"{n} numbers (one per data.target_names: {', '.join(self.target_names)})" if n > 1 else "one number"
+            raise DataError(
+                f"{where}: column {column!r} row {wrong[0][0]} holds {wrong[0][1]}; expected {what}"
+                + (f" ({len(wrong)} such rows)" if len(wrong) > 1 else "")
+                + ("; for list-valued cells use model.problem_type: multi_target_regression with data.target_names" if n == 1 else "")
+            )
+        array = np.asarray(cells, dtype=np.float64).reshape(len(cells), n)
+        low, high = self.score_range
+        outside = [r for r, v in zip(rows, array) if (v < low).any() or (v > high).any()]
+        if outside:
+            raise DataError(
+                f"{where}: {len(outside)} score(s) in column {column!r} outside data.score_range [{low:g}, {high:g}] "
+                f"(rows {rows_text(outside)}); fix them or widen data.score_range"
+            )
+        return array
+
+    def _headline(self, targets: np.ndarray) -> np.ndarray:
+        """The score metrics headline: the single target, or the total of several."""
+        return targets.sum(axis=1) if targets.shape[1] > 1 else targets[:, 0]
+
+    def _label_source(self, targets: np.ndarray) -> np.ndarray:
+        """The scores whose values make the label space where there is no grid."""
+        return self._headline(targets)
+
+    def label_space(self, parsed_train, data) -> LabelSpace:
+        """The score grid as a label space (for QWK, confusion and labels.json)."""
+        grid = self.grid(total=self.derive_total)
+        if grid is not None:
+            names = [canonical_label(float(v)) for v in grid]
+        else:
+            names = sorted({canonical_label(float(v)) for v in self._label_source(parsed_train)}, key=float)
+        return LabelSpace(tuple(names), kind="numeric", ordered=True)
+
+    def encode_targets(self, parsed, labels: LabelSpace, *, where: str, rows: Sequence[int]) -> np.ndarray:
+        """The targets scaled to [0, 1] (``[rows, targets]``)."""
+        return self.scale(parsed)
+
+    def label_column(self, parsed, labels: LabelSpace, *, where: str, rows: Sequence[int]) -> list:
+        return self.scale(parsed).astype(np.float32)[:, 0].tolist()
+
+    def label_feature(self, labels: LabelSpace):
+        import datasets
+
+        return datasets.Value("float32")
+
+    def strata(self, parsed_train, labels: LabelSpace) -> np.ndarray:
+        """Headline score on its grid, else deciles."""
+        head = self._headline(parsed_train)
+        step = self.score_step
+        if step:
+            return np.floor(head / step + 0.5).astype(np.int64)
+        edges = np.quantile(head, np.linspace(0, 1, 11)[1:-1])
+        return np.searchsorted(edges, head, side="right")
+
+    def split_summary(self, dataset, labels: LabelSpace) -> dict[str, Any]:
+        scaled = np.asarray(dataset["label"], dtype=np.float64).reshape(dataset.num_rows, -1)
+        values = self.unscale(scaled, round_to_grid=False).sum(axis=1)
+        return {"rows": dataset.num_rows, "score_mean": round(float(values.mean()), 3),
+                "score_min": float(values.min()), "score_max": float(values.max())}
+
+    def tfrecord_label_feature(self, labels: LabelSpace) -> dict[str, Any]:
+        shape = [] if self.num_targets == 1 else [self.num_targets]
+        return {"dtype": "float32", "shape": shape, "stored_as": "float_list", "meaning": "targets scaled to [0, 1] by task.score_range"}
+
+    # ------------------------------------------------------------ windows, evaluation
+    def _pool(self, xp, logits, doc_index, num_docs: int):
+        """The mean of the window outputs (scaled scores)."""
+        return xp.segment_mean(logits, doc_index, num_docs)
+
+    def evaluate(self, logits, y_true, labels: LabelSpace, *, with_confusion: bool = False) -> dict:
+        """MSE on the scaled targets, then MAE/RMSE on the original scale and, on the score grid, QWK,
+        exact and adjacent agreement (``y_true``: the scaled targets)."""
+        logits = np.asarray(logits, dtype=np.float64).reshape(len(logits), -1)
+        scaled_true = np.asarray(y_true, dtype=np.float64).reshape(len(logits), -1)
+        out: dict = {"loss": float(np.mean((logits - scaled_true) ** 2)) if len(logits) else 0.0}
+        true = self.unscale(scaled_true, round_to_grid=False)
+        pred = self.unscale(logits)
+        head_true, head_pred, head_grid = self._score_metrics(true, pred, out)
+        out["num_examples"] = int(len(logits))
+        if with_confusion and head_grid is not None:
+            out["confusion_matrix"] = confusion_matrix(grid_ids(head_true, head_grid), grid_ids(head_pred, head_grid), len(head_grid)).tolist()
+        return out
+
+    def _score_metrics(self, true: np.ndarray, pred: np.ndarray, out: dict):
+        """Add the headline score metrics to ``out``; return ``(true, predicted, grid)`` of the headline."""
+        grid = self.grid()
+        out.update(score_metrics(true[:, 0], pred[:, 0], grid))
+        return true[:, 0], pred[:, 0], grid
+
+    # ------------------------------------------------------------ decoding
+    def _decode(self, xp, logits) -> dict:
+        """The decoding rule, for NumPy and the graph: unscale, clip, round to the grid."""
+        scores = self._snap(xp, self._unscale(xp, logits))
+        return {"scores": scores, "score": xp.column(scores, 0)}
+
+    def decode(self, logits, labels: LabelSpace) -> dict[str, np.ndarray]:
+        """``score`` on the original scale.
+
+        Example:
+            >>> Task(problem_type="regression", score_range=(0, 10), score_step=1).decode(np.array([[0.42]]), None)["score"]
+            array([4.])
+        """
+        logits = NUMPY.asarray(logits)
+        return {"score": self._decode(NUMPY, logits.reshape(len(logits), -1))["score"]}
+
+    def serving_outputs(self, logits, label_names, labels) -> dict:
+        """``logits``, ``scores`` (``[None, targets]``, original scale, on the grid) and ``score``."""
+        return {"logits": logits, **self._decode(graph_ops(), logits)}
+
+    def probabilities(self, logits) -> np.ndarray:
+        raise TypeError("predict_proba: this run predicts scores (regression); use predict_scores")
+
+    def predictions(self, decoded: dict, labels: LabelSpace) -> list:
+        return decoded["score"].tolist() if "score" in decoded else decoded["scores"].tolist()
+
+    def prediction_columns(self, decoded: dict, labels: LabelSpace) -> dict[str, list]:
+        """``predicted_<target>`` per target (several targets) and ``predicted_score``."""
+        out = {}
+        if "scores" in decoded:
+            for j, name in enumerate(self.target_names):
+                out[f"predicted_{name}"] = score_column(decoded["scores"][:, j])
+        if "score" in decoded:
+            out["predicted_score"] = score_column(decoded["score"])
+        return out
+
+    def prediction_table(self, logits, y_true, labels: LabelSpace) -> dict[str, list]:
+        decoded = self.decode(logits, labels)
+        true = self.unscale(np.asarray(y_true, dtype=np.float64).reshape(len(logits), -1), round_to_grid=False)
+        return {"true_score": true[:, 0].tolist(), "predicted_score": decoded["score"].tolist()}
+
+    # ------------------------------------------------------------ report
+    def report_facts(self, labels: LabelSpace) -> list[tuple[str, str]]:
+        return super().report_facts(labels) + [
+            ("targets", ", ".join(self.target_names) + f" in [{self.score_range[0]:g}, {self.score_range[1]:g}]"
+             + (f", step {self.score_step:g}" if self.score_step else "") + ("; total = their sum" if self.derive_total else ""))
+        ]
+
+    def report_metrics_note(self, labels: LabelSpace) -> str:
+        return "MAE and RMSE are on the original score scale; QWK, exact and adjacent (within one grid step) agreement on the score grid."
+
+    # ------------------------------------------------------------ card
+    def card_context(self, labels: dict, metrics: dict, data: dict) -> dict[str, Any]:
+        from tfslm.tasks.classification import CARD_EVAL_METRICS, CARD_RESULT_ROWS
+
+        scores = self._card_scores(metrics)
+        target_rows = self._card_target_rows(metrics, scores["target_names"])
+        return {
+            "noun": "text scorer",
+            "sentence": self._card_sentence(data.get("text_column") or "text"),
+            "section": render(_SCORES_SECTION, scores=scores),
+            "results_extra": render(_PER_TARGET, scores=scores, target_rows=target_rows) if target_rows else "",
+            "axes": "rows: true score, columns: predicted score, both on the grid",
+            "usage_imports": "import numpy as np\nfrom transformers import AutoTokenizer, TFAutoModelForSequenceClassification",
+            "usage_decode": _USAGE_DECODE,
+            "usage_context": {"scores": scores},
+            "printed_outputs": 'out["score"], out["scores"]' if self._card_single or scores["derive_total"] else 'out["scores"]',
+            "example_text": "An example text to score.",
+            "eval_metrics": CARD_EVAL_METRICS,
+            "result_rows": CARD_RESULT_ROWS,
+        }
+
+    #: One score (``predicted_score``) rather than one per target.
+    _card_single: ClassVar[bool] = True
+
+    def _card_sentence(self, text_column: str) -> str:
+        targets = [str(t) for t in self.target_names]
+        low, high = self.score_range
+        what = "a score" if len(targets) == 1 else f"{len(targets)} scores ({', '.join(f'`{t}`' for t in targets)})"
+        scale = f" on a {low:g}..{high:g} scale"
+        grid = f" in steps of {self.score_step:g}" if self.score_step else ""
+        total = "; the total is their sum" if self.derive_total else ""
+        return (
+            f"It reads the `{text_column}` column and predicts {what}{scale}{grid} by regression{total}; "
+            "it is judged by quadratic weighted kappa (QWK) on the score grid, mean absolute error (MAE) and RMSE."
+        )
+
+    def _card_scores(self, metrics: dict) -> dict:
+        """What a scorer predicts and how its outputs become scores: the Scores section of the card."""
+        from tfslm.publish.markdown import g, number, section
+
+        targets = [str(t) for t in self.target_names]
+        low, high = self.score_range
+        step = self.score_step
+        step = float(step) if isinstance(step, (int, float)) and not isinstance(step, bool) and step > 0 else None
+        derive_total = bool(self.derive_total) and len(targets) > 1
+
+        def grid(lo: float, hi: float) -> str:
+            if step is None:
+                return "continuous (not rounded)"
+            count = int((hi - lo) / step + 1e-9) + 1
+            values = [lo + step * i for i in range(count)]
+            shown = ", ".join(g(v) for v in values) if count <= 6 else f"{g(values[0])}, {g(values[1])}, …, {g(values[-1])}"
+            return f"steps of {g(step)}: {shown} ({count} values)"
+
+        rows = [
+            {"name": f"`{name}`", "output": f"`logits[:, {i}]`", "range": f"{g(low)}–{g(high)}", "grid": grid(low, high)}
+            for i, name in enumerate(targets)
+        ]
+        n = len(targets)
+        if derive_total:
+            rows.append({"name": "total (`score`)", "output": "sum of the decoded targets", "range": f"{g(low * n)}–{g(high * n)}",
+                         "grid": grid(low * n, high * n)})
+        if step is None:
+            rounding = " (not rounded)"
+        else:
+            point = f"k × {g(step)}" if low == 0 else f"{g(low)} + k × {g(step)}"
+            rounding = f" and rounded to the nearest grid value `{point}` (halves up)"
+        outputs = "`predicted_score`" if self._card_single else ", ".join(f"`predicted_{t}`" for t in targets)
+        if derive_total:
+            outputs += " and `predicted_score` (the total)"
+        served = "`score` and `scores`" if self._card_single or derive_total else "`scores` (`[texts, targets]`)"
+        mapped = f"output × {g(high)}" if low == 0 else f"{g(low)} + output × ({g(high)} − {g(low)})"
+        decoding = (
+            f"The model has {n} linear output{'s' if n > 1 else ''} (no activation), trained with mean squared error on the "
+            f"target{'s' if n > 1 else ''} scaled to [0, 1] by the range. A prediction is mapped back with "
+            f"`{mapped}`, clipped to the range{rounding}"
+            + ("; the total is the sum of the rounded targets" if derive_total else "")
+            + f". `tfslm predict` writes {outputs}; the SavedModel returns {served} decoded the same way."
+        )
+        data = section(metrics, "data")
+        splits = []
+        for split in ("train", "validation", "test"):
+            info = section(data, split)
+            if info:
+                splits.append({"split": split, "rows": number(info.get("rows")), "mean": g(info.get("score_mean")),
+                               "min": g(info.get("score_min")), "max": g(info.get("score_max"))})
+        if self._card_single:
+            headline = None
+        elif derive_total:
+            headline = "the results above are on the total, the sum of the targets"
+        else:
+            headline = "the results above are the means over the targets"
+        return {
+            "targets": rows, "decoding": decoding, "splits": splits, "summed": " (sum of the targets)" if n > 1 else "",
+            "headline": headline, "num_targets": n, "output_names": ", ".join(targets), "low": g(low), "high": g(high),
+            "step": g(step) if step is not None else "None", "derive_total": derive_total, "target_names": targets,
+        }
+
+    def _card_target_rows(self, metrics: dict, targets: list[str]) -> list[dict]:
+        """Per-target QWK/MAE/RMSE/exact/adjacent of a multi-target run, one row per target and split."""
+        from tfslm.publish.markdown import cell, number, section
+
+        rows = []
+        if len(targets) < 2:
+            return rows
+        for split in ("validation", "test"):
+            split_metrics = section(metrics, split)
+            for name in targets:
+                values = [split_metrics.get(f"{name}_{key}") for key in SCORE_METRICS]
+                if all(v is None for v in values):
+                    continue
+                rows.append({"name": f"`{cell(name)}`", "split": split, "values": [number(v) for v in values]})
+        return rows
