@@ -154,6 +154,48 @@ def _make_serving_module(
     return WindowServingModule() if chunk_stride is not None else TextServingModule()
 
 
+def _check_export_arguments(model: Any, tokenizer: Any, label_names: Sequence[str], max_length: int, chunk_stride: int | None) -> None:
+    num_labels = getattr(getattr(model, "config", None), "num_labels", None)
+    if num_labels is not None and len(label_names) != num_labels:
+        raise ValueError(
+            f"label_names has {len(label_names)} names but the model has {num_labels} labels; pass one name per label"
+        )
+    if not isinstance(max_length, int) or isinstance(max_length, bool) or max_length < 1:
+        raise ValueError(f"max_length must be a positive integer, got {max_length!r}")
+    positions = getattr(getattr(model, "config", None), "max_position_embeddings", None)
+    if isinstance(positions, int) and max_length > positions:
+        raise ValueError(
+            f"max_length={max_length} exceeds the model's max_position_embeddings={positions}; "
+            f"pass max_length <= {positions}"
+        )
+    if chunk_stride is not None:
+        if not isinstance(chunk_stride, int) or isinstance(chunk_stride, bool) or chunk_stride < 1:
+            raise ValueError(f"chunk_stride must be a positive integer or None, got {chunk_stride!r}")
+        from tfslm.inputs.chunking import check_stride
+
+        check_stride(tokenizer, max_length, chunk_stride)
+
+
+def _text_tokenizer(tokenizer: Any, max_length: int, chunk_stride: int | None, fallback_reason: str | None):
+    """``(in-graph tokenizer or None, note)``: None with the reason when raw text cannot be served exactly."""
+    note = fallback_reason
+    text_tokenizer = None
+    if note is None:
+        try:
+            text_tokenizer = build_in_graph_tokenizer(tokenizer, max_length)
+            if chunk_stride is not None:
+                verify_windows(text_tokenizer, tokenizer, max_length, chunk_stride)
+        except UnsupportedTokenizerError as exc:
+            text_tokenizer = None
+            note = f"raw-text signature left out: {exc}; serve_tokens takes ids from the Python tokenizer"
+    if note is not None and chunk_stride is not None:
+        note += (
+            "; this run scores long texts in windows: send each window as a row (tfslm.inputs.chunking.chunk_encode) "
+            "and average them per text, or use tfslm.Predictor"
+        )
+    return text_tokenizer, note
+
+
 def export_saved_model(
     model: Any,
     tokenizer: Any,
@@ -214,42 +256,8 @@ def export_saved_model(
 
     task = Task.resolve(task)
     label_names = task.output_names(label_names)  # one per output: the target names of a scorer
-    num_labels = getattr(getattr(model, "config", None), "num_labels", None)
-    if num_labels is not None and len(label_names) != num_labels:
-        raise ValueError(
-            f"label_names has {len(label_names)} names but the model has {num_labels} labels; pass one name per label"
-        )
-    if not isinstance(max_length, int) or isinstance(max_length, bool) or max_length < 1:
-        raise ValueError(f"max_length must be a positive integer, got {max_length!r}")
-    positions = getattr(getattr(model, "config", None), "max_position_embeddings", None)
-    if isinstance(positions, int) and max_length > positions:
-        raise ValueError(
-            f"max_length={max_length} exceeds the model's max_position_embeddings={positions}; "
-            f"pass max_length <= {positions}"
-        )
-
-    if chunk_stride is not None:
-        if not isinstance(chunk_stride, int) or isinstance(chunk_stride, bool) or chunk_stride < 1:
-            raise ValueError(f"chunk_stride must be a positive integer or None, got {chunk_stride!r}")
-        from tfslm.inputs.chunking import check_stride
-
-        check_stride(tokenizer, max_length, chunk_stride)
-
-    note = fallback_reason
-    text_tokenizer = None
-    if note is None:
-        try:
-            text_tokenizer = build_in_graph_tokenizer(tokenizer, max_length)
-            if chunk_stride is not None:
-                verify_windows(text_tokenizer, tokenizer, max_length, chunk_stride)
-        except UnsupportedTokenizerError as exc:
-            text_tokenizer = None
-            note = f"raw-text signature left out: {exc}; serve_tokens takes ids from the Python tokenizer"
-    if note is not None and chunk_stride is not None:
-        note += (
-            "; this run scores long texts in windows: send each window as a row (tfslm.inputs.chunking.chunk_encode) "
-            "and average them per text, or use tfslm.Predictor"
-        )
+    _check_export_arguments(model, tokenizer, label_names, max_length, chunk_stride)
+    text_tokenizer, note = _text_tokenizer(tokenizer, max_length, chunk_stride, fallback_reason)
     module = _make_serving_module(model, label_names, text_tokenizer, task, labels, chunk_stride)
     if text_tokenizer is not None:
         signatures = {
