@@ -1,7 +1,7 @@
 """TF-IDF + ridge regression baseline for a scoring config, on tfslm's own split.
 
 The texts, targets and train/validation split come from ``tfslm.load_data``
-with the config's task (same seed, same ``tfslm.data.loading.stratified_split``), and
+with the config's task (same seed, same ``tfslm.data.splits.stratified_split``), and
 the metrics from ``tfslm.tasks.metrics.score_metrics``, so the figures sit next to a
 ``tfslm train`` run of the same config. Needs scikit-learn (the test extra).
 

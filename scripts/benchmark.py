@@ -67,7 +67,7 @@ def load_texts(path: str, kind: str, rows: int):
     import pandas as pd
 
     sys.path.insert(0, str(REPO))
-    from tfslm.data.loading import _parse_list, clean_text
+    from tfslm.data.cleaning import _parse_list, clean_text
 
     frame = pd.read_csv(path, nrows=rows, keep_default_na=False)
     if kind == "essay":

@@ -6,7 +6,10 @@ import pytest
 
 from conftest import make_rows, needs_essays, ESSAYS, write_csv
 from tfslm.config import DataConfig
-from tfslm.data.loading import clean_text, load_data, read_table, stratified_split
+from tfslm.data.loading import load_data
+from tfslm.data.cleaning import clean_text
+from tfslm.data.readers import read_table
+from tfslm.data.splits import stratified_split
 from tfslm.errors import DataError
 
 
@@ -153,3 +156,33 @@ def test_shared_essays_paragraphs_and_scores():
     assert data.labels.kind == "numeric" and data.labels.names[0] == "0"
     text = data["train"][0]["text"]
     assert "\n\n" in text and not text.startswith("[")
+
+
+@pytest.mark.parametrize("content, fragment", [
+    ("text;label\nhello;pos\n", "the header line is semicolon-separated, not comma-separated: save it comma-separated"),
+    ("text\tlabel\nhello\tpos\n", "the header line is tab-separated, not comma-separated: rename it .tsv"),
+    ("text,label\nhello,pos\n\"a,b\",neg,extra\n", "Expected 2 fields in line 3, saw 3"),
+])
+def test_a_csv_that_does_not_parse_is_one_line_naming_the_line_or_the_delimiter(tmp_path, capfd, content, fragment):
+    from tfslm.data.readers import read_table
+
+    path = tmp_path / "data.csv"
+    path.write_text(content)
+    with pytest.raises(DataError) as info:
+        read_table(path, columns=["text", "label"], what="--input")
+    assert str(path) in str(info.value) and fragment in str(info.value)
+    assert "set data.text_column" not in str(info.value)  # not a key predict can change
+    captured = capfd.readouterr()
+    assert "Failed to read" not in captured.err + captured.out  # no library lines besides tfslm's error
+
+
+def test_register_format_reads_a_new_suffix(tmp_path):
+    from tfslm.data.readers import SUPPORTED_FORMATS, register_format, read_table
+
+    path = tmp_path / "data.psv"
+    path.write_text("text|label\nhello|pos\nbye|neg\n")
+    try:
+        register_format(".psv", "csv", sep="|")
+        assert read_table(path, columns=["text", "label"])["label"] == ["pos", "neg"]
+    finally:
+        SUPPORTED_FORMATS.pop(".psv", None)

@@ -75,7 +75,7 @@ def served_run(tmp_path_factory):
 
 
 def test_saved_model_matches_tfslm_predict_in_a_tf_only_process(served_run):
-    from tfslm.data.loading import clean_text
+    from tfslm.data.cleaning import clean_text
 
     tmp, run_dir, text_column = served_run
     assert (run_dir / "saved_model" / "saved_model.pb").is_file()

@@ -109,7 +109,7 @@ def tokenize_cached(dataset, tokenizer, max_length: int, *, num_proc: int | None
 
     import datasets
 
-    from tfslm.data.loading import _quiet_datasets
+    from tfslm.data.readers import _quiet_datasets
 
     fingerprint = hashlib.sha256(
         "|".join([_CACHE_VERSION, dataset._fingerprint, tokenizer_fingerprint(tokenizer), str(int(max_length))]).encode()

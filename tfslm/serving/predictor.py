@@ -21,7 +21,8 @@ import numpy as np
 
 from tfslm.atomic import atomic_file, atomic_write_json
 from tfslm.config import Config, config_from_dict
-from tfslm.data.loading import clean_text, iter_table_batches, read_table
+from tfslm.data.cleaning import clean_text
+from tfslm.data.readers import iter_table_batches, read_table
 from tfslm.errors import DataError, RunDirError, one_line
 from tfslm.run_dir import RunDir, read_yaml
 from tfslm.data.labels import LabelSpace
