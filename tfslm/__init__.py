@@ -20,8 +20,10 @@ from tfslm import _env  # noqa: F401  (sets TF_USE_LEGACY_KERAS before TensorFlo
 from tfslm._version import __version__  # noqa: E402
 
 from tfslm.config import Config, DataConfig, ModelConfig, TrainingConfig, load_config  # noqa: E402
-from tfslm.data.loading import TextData, load_data, read_table  # noqa: E402
-from tfslm.errors import ConfigError, DataError, ModelError, RemoteError, RunDirError, UserError  # noqa: E402
+from tfslm.data.loading import TextData, load_data  # noqa: E402
+from tfslm.data.readers import read_table, register_format  # noqa: E402
+from tfslm.errors import ClusterError, ConfigError, DataError, ModelError, RemoteError, RunDirError, UserError  # noqa: E402
+from tfslm.run_dir import RunDir  # noqa: E402
 from tfslm.data.labels import LabelSpace  # noqa: E402
 from tfslm.tasks.base import Task  # noqa: E402
 from tfslm.tasks.metrics import accuracy, macro_f1, mean_absolute_error, quadratic_weighted_kappa  # noqa: E402
@@ -49,12 +51,17 @@ _LAZY = {
     "TrainingBackup": ("training.backup", "TrainingBackup"),
     "evaluate_model": ("training.evaluation", "evaluate_model"),
     "resolve_strategy": ("training.distribute", "resolve_strategy"),
+    "Distribution": ("training.distribute", "Distribution"),
+    "resolve_performance": ("training.performance", "resolve_performance"),
+    "Performance": ("training.performance", "Performance"),
+    "TrainingInterrupted": ("training.interrupt", "TrainingInterrupted"),
     "train": ("training.fit", "train"),
     "TrainResult": ("training.fit", "TrainResult"),
     "Predictor": ("serving.predictor", "Predictor"),
     "predict_file": ("serving.predictor", "predict_file"),
     "evaluate_file": ("serving.predictor", "evaluate_file"),
     "export_saved_model": ("serving.saved_model", "export_saved_model"),
+    "export_run": ("serving.saved_model", "export_run"),
     "write_model_card": ("publish.card", "write_model_card"),
     "push_run": ("publish.hub", "push_run"),
     "write_report": ("publish.report", "write_report"),
@@ -63,9 +70,9 @@ _LAZY = {
 __all__ = [
     "__version__",
     "Config", "DataConfig", "ModelConfig", "TrainingConfig", "load_config",
-    "TextData", "load_data", "read_table", "LabelSpace", "Task",
+    "TextData", "load_data", "read_table", "register_format", "LabelSpace", "Task", "RunDir",
     "accuracy", "macro_f1", "mean_absolute_error", "quadratic_weighted_kappa",
-    "UserError", "ConfigError", "DataError", "ModelError", "RunDirError", "RemoteError",
+    "UserError", "ConfigError", "DataError", "ModelError", "RunDirError", "RemoteError", "ClusterError",
     *_LAZY,
 ]
 
