@@ -199,7 +199,7 @@ def _check_batch_size(value: int) -> None:
     if value < 1:
         from tfslm.errors import ConfigError
 
-        raise ConfigError(f"--batch-size: expected a positive integer, got {value}")
+        raise ConfigError(f"--batch-size: expected a positive integer, got {value}; pass e.g. --batch-size 32 (the default)")
 
 
 def _print_metrics(metrics: dict, title: str) -> None:

@@ -172,6 +172,7 @@ SECTIONS: dict[str, type] = {
     "hub": HubConfig,
 }
 TOP_LEVEL_KEYS = ("output_dir", "run_name")
+_SECTION_FIX = "indent its keys below the section name (e.g. `training:` then `  epochs: 3`), or leave it out for the defaults"
 
 
 # ---------------------------------------------------------------- type checks
@@ -200,7 +201,9 @@ def _coerce(key: str, value: Any, annotation: Any) -> Any:
                 return _coerce(key, value, arm)
             except ConfigError:
                 continue
-        raise ConfigError(f"{key}: expected {_type_name(annotation)}, got {value!r} ({type(value).__name__})")
+        raise ConfigError(
+            f"{key}: expected {_type_name(annotation)}, got {value!r} ({type(value).__name__}); {_how_to_write(key, annotation)}"
+        )
     expected = _type_name(annotation)
     if origin is list:
         (item_type,) = typing.get_args(annotation)
@@ -214,7 +217,7 @@ def _coerce(key: str, value: Any, annotation: Any) -> Any:
             if item_type is str and isinstance(item, (int, float)) and not isinstance(item, bool):
                 item = _number_to_text(item)
             if item_type is str and not isinstance(item, str):
-                raise ConfigError(f"{key}: expected {expected}, got item {item!r}")
+                raise ConfigError(f"{key}: expected {expected}, got item {item!r}; write each item as plain text, e.g. [a, b, c]")
             items.append(item)
         return items
     if annotation is bool:
@@ -238,7 +241,36 @@ def _coerce(key: str, value: Any, annotation: Any) -> Any:
             return value
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return str(value)
-    raise ConfigError(f"{key}: expected {expected}, got {value!r} ({type(value).__name__})")
+    raise ConfigError(f"{key}: expected {expected}, got {value!r} ({type(value).__name__}); {_how_to_write(key, annotation)}")
+
+
+def _how_to_write(key: str, annotation: Any) -> str:
+    """The fix of a value of the wrong type: how to write one of the right type, with the key's default as the example."""
+    default = _default(key)
+    example = "" if default is None or isinstance(default, (list, dict)) else f", e.g. {_yaml_text(default)} (the default)"
+    if annotation is bool:
+        return f"write true or false{example}"
+    if annotation in (int, float):
+        return f"write {_type_name(annotation)} without quotes or units{example}"
+    if annotation is str:
+        return f"write a single text value{example}"
+    return f"write {_type_name(annotation)}{example}"
+
+
+def _default(key: str) -> Any:
+    """The default value of a ``section.key`` or top-level key; None when it has none."""
+    section, _, name = key.rpartition(".")
+    cls = SECTIONS.get(section) if section else Config
+    if cls is None:
+        return None
+    for f in dataclasses.fields(cls):
+        if f.name == name and f.default is not dataclasses.MISSING:
+            return f.default
+    return None
+
+
+def _yaml_text(value: Any) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def _number_to_text(value: int | float) -> str:
@@ -250,15 +282,27 @@ def _number_to_text(value: int | float) -> str:
 def _choice(key: str, value: str | None, choices: Iterable[str], allow_none: bool = False) -> None:
     if value is None and allow_none:
         return
+    choices = list(choices)
     if value not in choices:
-        raise ConfigError(f"{key}: got {value!r}, expected one of: {', '.join(choices)}")
+        raise ConfigError(f"{key}: got {value!r}, expected one of: {', '.join(choices)}; use {_suggest(key, value, choices)}")
+
+
+def _suggest(key: str, value: Any, choices: list[str]) -> str:
+    """The choice closest to a misspelt value, else the key's default (or the first choice)."""
+    import difflib
+
+    close = difflib.get_close_matches(str(value), choices, n=1)
+    if close:
+        return f"{close[0]} (the closest)"
+    default = _default(key)
+    return f"e.g. {default} (the default)" if default in choices else f"e.g. {choices[0]}"
 
 
 def _section_from_dict(name: str, cls: type, values: Any) -> Any:
     if values is None:
         values = {}
     if not isinstance(values, Mapping):
-        raise ConfigError(f"{name}: expected a mapping of keys, got {type(values).__name__}")
+        raise ConfigError(f"{name}: expected a mapping of keys, got {type(values).__name__}; {_SECTION_FIX}")
     hints = typing.get_type_hints(cls)
     valid = [f.name for f in dataclasses.fields(cls)]
     kwargs = {}
@@ -284,7 +328,7 @@ def validate(cfg: Config) -> Config:
     if cfg.hub.push and not cfg.hub.repo_id:
         raise ConfigError("hub.repo_id: required when hub.push is true; give owner/name")
     if cfg.run_name is not None and (not cfg.run_name or "/" in cfg.run_name or cfg.run_name in (".", "..")):
-        raise ConfigError(f"run_name: expected a plain directory name, got {cfg.run_name!r}")
+        raise ConfigError(f"run_name: expected a plain directory name, got {cfg.run_name!r}; use a name without '/', e.g. sentiment-v1")
     return cfg
 
 
@@ -295,17 +339,23 @@ def _validate_data(d: DataConfig) -> None:
             "(or data.tfrecord_dir: a directory written by `tfslm prepare`)"
         )
     if not 0.0 < d.validation_split < 1.0:
-        raise ConfigError(f"data.validation_split: expected a fraction between 0 and 1 (exclusive), got {d.validation_split}")
+        raise ConfigError(f"data.validation_split: expected a fraction between 0 and 1 (exclusive), got {d.validation_split}; use e.g. 0.1")
     _choice("data.label_type", d.label_type, LABEL_TYPES)
     _choice("data.on_bad_rows", d.on_bad_rows, BAD_ROW_POLICIES)
     if d.labels is not None:
         if len(d.labels) < 2:
-            raise ConfigError(f"data.labels: expected at least 2 label names, got {d.labels}")
+            raise ConfigError(
+                f"data.labels: expected at least 2 label names, got {d.labels}; list every class, e.g. [negative, positive], "
+                "or leave data.labels out to take the labels from the training data"
+            )
         dupes = sorted({x for x in d.labels if d.labels.count(x) > 1})
         if dupes:
             raise ConfigError(f"data.labels: duplicate label names {dupes}; list each label once")
     if not d.text_column or not d.label_column:
-        raise ConfigError("data.text_column and data.label_column: expected non-empty column names")
+        raise ConfigError(
+            f"data.text_column and data.label_column: expected non-empty column names, got {d.text_column!r} and "
+            f"{d.label_column!r}; set them to header names of the data file, e.g. text and label"
+        )
     if d.validation_file and d.train_file and _same_file(d.validation_file, d.train_file):
         raise ConfigError(
             f"data.validation_file: {d.validation_file} is data.train_file too, so validation would score rows the model "
@@ -348,22 +398,27 @@ def _validate_model(m: ModelConfig) -> None:
     _positive("model.num_heads", m.num_heads)
     _positive("model.intermediate_size", m.intermediate_size)
     if m.hidden_size % m.num_heads:
+        heads = max(h for h in range(1, m.num_heads + 1) if m.hidden_size % h == 0)
         raise ConfigError(
-            f"model.hidden_size ({m.hidden_size}) must be a multiple of model.num_heads ({m.num_heads})"
+            f"model.hidden_size: {m.hidden_size} must be a multiple of model.num_heads ({m.num_heads}); use e.g. "
+            f"model.hidden_size {-(-m.hidden_size // m.num_heads) * m.num_heads} or model.num_heads {heads}"
         )
     if not 0.0 <= m.dropout < 1.0:
-        raise ConfigError(f"model.dropout: expected 0 <= dropout < 1, got {m.dropout}")
+        raise ConfigError(f"model.dropout: expected 0 <= dropout < 1, got {m.dropout}; use e.g. 0.1, or 0 for none")
 
 
 def _validate_training(t: TrainingConfig) -> None:
     _positive("training.epochs", t.epochs)
     _positive("training.batch_size", t.batch_size)
     if not (t.learning_rate > 0 and math.isfinite(t.learning_rate)):
-        raise ConfigError(f"training.learning_rate: expected a positive number, got {t.learning_rate}")
+        raise ConfigError(
+            f"training.learning_rate: expected a positive number, got {t.learning_rate}; "
+            "use e.g. 3e-5 for a checkpoint or 1e-3 from scratch"
+        )
     if not 0.0 <= t.warmup_ratio < 1.0:
-        raise ConfigError(f"training.warmup_ratio: expected 0 <= warmup_ratio < 1, got {t.warmup_ratio}")
+        raise ConfigError(f"training.warmup_ratio: expected 0 <= warmup_ratio < 1, got {t.warmup_ratio}; use e.g. 0.1, or 0 for none")
     if t.weight_decay < 0:
-        raise ConfigError(f"training.weight_decay: expected >= 0, got {t.weight_decay}")
+        raise ConfigError(f"training.weight_decay: expected >= 0, got {t.weight_decay}; use e.g. 0.01, or 0 for none")
     _choice("training.schedule", t.schedule, SCHEDULES)
     if t.early_stopping_patience is not None:
         _positive("training.early_stopping_patience", t.early_stopping_patience)
@@ -373,14 +428,14 @@ def _validate_training(t: TrainingConfig) -> None:
             "val_loss, val_accuracy, val_macro_f1, val_qwk, val_mae, val_rmse"
         )
     if t.seed < 0:
-        raise ConfigError(f"training.seed: expected a non-negative integer, got {t.seed}")
+        raise ConfigError(f"training.seed: expected a non-negative integer, got {t.seed}; use e.g. 42")
 
 
 def _numbers(key: str, values: list) -> list[float]:
     out = []
     for v in values:
         if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-            raise ConfigError(f"{key}: expected a list of numbers, got item {v!r}")
+            raise ConfigError(f"{key}: expected a list of numbers, got item {v!r}; write every item as a plain number, e.g. [0, 10]")
         out.append(float(v))
     return out
 
@@ -393,45 +448,65 @@ def _validate_task(d: DataConfig, m: ModelConfig) -> None:
     _choice("model.ordinal_decoding", m.ordinal_decoding, ORDINAL_DECODINGS)
     _choice("data.long_text", d.long_text, LONG_TEXT_POLICIES)
     if d.chunk_stride < 1:
-        raise ConfigError(f"data.chunk_stride: expected an integer >= 1, got {d.chunk_stride}")
+        raise ConfigError(f"data.chunk_stride: expected an integer >= 1, got {d.chunk_stride}; use e.g. 128 (the default)")
     if d.score_range is not None:
         d.score_range = _numbers("data.score_range", d.score_range)
         if len(d.score_range) != 2 or not d.score_range[0] < d.score_range[1]:
-            raise ConfigError(f"data.score_range: expected [low, high] with low < high, got {d.score_range}")
+            raise ConfigError(f"data.score_range: expected [low, high] with low < high, got {d.score_range}; use e.g. [0, 5]")
     if d.score_step is not None and not (d.score_step > 0 and math.isfinite(d.score_step)):
-        raise ConfigError(f"data.score_step: expected a positive number, got {d.score_step}")
+        raise ConfigError(
+            f"data.score_step: expected a positive number, got {d.score_step}; use e.g. 1 for whole-number scores, or leave it out"
+        )
     if d.bins is not None and d.bin_width is not None:
-        raise ConfigError("data.bins and data.bin_width: set one of them (band edges, or a band width)")
+        raise ConfigError(
+            f"data.bins and data.bin_width: both set, got bins {d.bins} and bin_width {d.bin_width}; "
+            "set one of them (band edges, or a band width) and remove the other"
+        )
     if not isinstance(d.label_separator, str) or not d.label_separator.strip():
-        raise ConfigError(f"data.label_separator: expected a non-empty string such as \",\" or \"|\", got {d.label_separator!r}")
+        raise ConfigError(
+            f"data.label_separator: expected a non-empty string such as \",\" or \"|\", got {d.label_separator!r}; "
+            "set it to the character between the labels of a cell, e.g. \"|\""
+        )
     task_class(m.problem_type).validate_config(d, m)
     if d.bins is not None:
         d.bins = _numbers("data.bins", d.bins)
         if len(d.bins) < 3 or any(b <= a for a, b in zip(d.bins, d.bins[1:])):
-            raise ConfigError(f"data.bins: expected at least 3 increasing band edges (2 bands), got {d.bins}")
+            raise ConfigError(f"data.bins: expected at least 3 increasing band edges (2 bands), got {d.bins}; use e.g. [0, 50, 100]")
     if d.bin_width is not None and not (d.bin_width > 0 and math.isfinite(d.bin_width)):
-        raise ConfigError(f"data.bin_width: expected a positive number, got {d.bin_width}")
+        raise ConfigError(f"data.bin_width: expected a positive number, got {d.bin_width}; use e.g. 10, or leave it out")
 def _validate_speed(t: TrainingConfig) -> None:
     """The throughput keys; ``auto`` values are resolved per device in tfslm/performance.py."""
     _choice("training.input_pipeline", t.input_pipeline, INPUT_PIPELINES)
     if t.mixed_precision is False:  # YAML 1.1 reads a bare `off` as false
         t.mixed_precision = "off"
     if t.mixed_precision not in MIXED_PRECISION:
-        raise ConfigError(f"training.mixed_precision: got {t.mixed_precision!r}, expected one of: {', '.join(MIXED_PRECISION)}")
+        raise ConfigError(
+            f"training.mixed_precision: got {t.mixed_precision!r}, expected one of: {', '.join(MIXED_PRECISION)}; "
+            "use auto (chosen per device) or off"
+        )
     if isinstance(t.jit_compile, str):
         words = {"true": True, "false": False, "on": True, "off": False, "auto": "auto"}
         if t.jit_compile.lower() not in words:
-            raise ConfigError(f"training.jit_compile: got {t.jit_compile!r}, expected one of: auto, true, false")
+            raise ConfigError(f"training.jit_compile: got {t.jit_compile!r}, expected one of: auto, true, false; use auto (the default)")
         t.jit_compile = words[t.jit_compile.lower()]
     if isinstance(t.steps_per_execution, str):
         if t.steps_per_execution.strip().isdigit():
             t.steps_per_execution = int(t.steps_per_execution)
         elif t.steps_per_execution != "auto":
-            raise ConfigError(f"training.steps_per_execution: got {t.steps_per_execution!r}, expected auto or an integer >= 1")
+            raise ConfigError(
+                f"training.steps_per_execution: got {t.steps_per_execution!r}, expected auto or an integer >= 1; "
+                "use auto (the default) or e.g. 32"
+            )
     if t.steps_per_execution != "auto" and t.steps_per_execution < 1:
-        raise ConfigError(f"training.steps_per_execution: got {t.steps_per_execution}, expected auto or an integer >= 1")
+        raise ConfigError(
+            f"training.steps_per_execution: got {t.steps_per_execution}, expected auto or an integer >= 1; "
+            "use auto (the default) or e.g. 32"
+        )
     if t.static_shapes and t.input_pipeline != "bucketed":
-        raise ConfigError("training.static_shapes: needs training.input_pipeline: bucketed (prepare_tf_dataset pads each batch to its longest row)")
+        raise ConfigError(
+            f"training.static_shapes: needs training.input_pipeline: bucketed (prepare_tf_dataset pads each batch to its longest row), "
+            f"got {t.input_pipeline}; set training.input_pipeline: bucketed, or training.static_shapes: false"
+        )
 
 
 def _validate_scale_out(t: TrainingConfig) -> None:
@@ -463,7 +538,9 @@ def _validate_tfrecords(d: DataConfig, t: TrainingConfig) -> None:
 
 def _positive(key: str, value: int, minimum: int = 1) -> None:
     if value < minimum:
-        raise ConfigError(f"{key}: expected an integer >= {minimum}, got {value}")
+        default = _default(key)
+        fix = f"e.g. {default} (the default)" if isinstance(default, int) and default >= minimum else f"{minimum} or more"
+        raise ConfigError(f"{key}: expected an integer >= {minimum}, got {value}; use {fix}")
 
 
 # --------------------------------------------------------------- public API
@@ -500,13 +577,16 @@ def apply_overrides(values: dict[str, Any], overrides: Iterable[str]) -> dict[st
     values = {k: (dict(v) if isinstance(v, Mapping) else v) for k, v in values.items()}
     for item in overrides:
         if "=" not in item:
-            raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. --set training.epochs=3")
+            raise ConfigError(f"--set {item!r}: expected KEY=VALUE, got no '='; pass e.g. --set training.epochs=3")
         key, raw = item.split("=", 1)
         key = key.strip()
         try:
             value = yaml.safe_load(raw) if raw.strip() else None
         except yaml.YAMLError as exc:
-            raise ConfigError(f"--set {key}: cannot parse {raw!r} as YAML ({one_line(exc)})") from None
+            raise ConfigError(
+                f"--set {key}: cannot parse {raw!r} as YAML ({one_line(exc)}); close its brackets and quotes, "
+                "e.g. --set data.labels=[a, b], and quote text that holds ': ' or ' #'"
+            ) from None
         parts = key.split(".")
         if len(parts) == 1 and parts[0] in TOP_LEVEL_KEYS:
             values[parts[0]] = value
@@ -518,7 +598,7 @@ def apply_overrides(values: dict[str, Any], overrides: Iterable[str]) -> dict[st
         if section is None:
             section = {}
         elif not isinstance(section, dict):
-            raise ConfigError(f"{parts[0]}: expected a mapping of keys, got {type(section).__name__}")
+            raise ConfigError(f"{parts[0]}: expected a mapping of keys, got {type(section).__name__}; {_SECTION_FIX}")
         section[parts[1]] = value
         values[parts[0]] = section
     return values
@@ -577,11 +657,17 @@ def load_config(path: str | os.PathLike, overrides: Iterable[str] = ()) -> Confi
     except _DuplicateKeyError as exc:
         raise ConfigError(f"{path}: {exc}") from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: invalid YAML: {one_line(exc)}") from None
+        raise ConfigError(
+            f"{path}: invalid YAML: {one_line(exc)}; fix the line it names (indent with spaces, not tabs, and quote "
+            "values that hold ': ' or ' #')"
+        ) from None
     if values is None:
         values = {}
     if not isinstance(values, dict):
-        raise ConfigError(f"{path}: expected a mapping with data/model/training sections, got {type(values).__name__}")
+        raise ConfigError(
+            f"{path}: expected a mapping with data/model/training sections, got {type(values).__name__}; "
+            "write `data:`, `model:` and `training:` with their keys indented below, as in configs/quickstart.yaml"
+        )
     values = apply_overrides(values, overrides)
     values.setdefault("run_name", path.stem)
     try:

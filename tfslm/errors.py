@@ -5,10 +5,10 @@ Each subclasses the built-in exception a Python user expects (``ValueError``,
 :class:`UserError`, so the CLI can tell a user mistake from a bug.
 
 Example:
-    >>> raise ConfigError("training.epochs: expected a positive integer, got -1")
+    >>> raise ConfigError("training.epochs: expected a positive integer, got -1; use e.g. 3")
     Traceback (most recent call last):
     ...
-    tfslm.errors.ConfigError: training.epochs: expected a positive integer, got -1
+    tfslm.errors.ConfigError: training.epochs: expected a positive integer, got -1; use e.g. 3
 """
 
 from __future__ import annotations

@@ -211,7 +211,10 @@ def load_checkpoint(checkpoint: str, labels: LabelSpace, *, max_length: int | No
             directory, config=config, from_pt=True, ignore_mismatched_sizes=True
         )
     else:
-        raise ModelError(f"model.checkpoint: no TensorFlow or safetensors weights in {directory} (found {sorted(files)})")
+        raise ModelError(
+            f"model.checkpoint: no TensorFlow or safetensors weights in {directory} (found {sorted(files)}); point "
+            "model.checkpoint at a directory with tf_model.h5 or model.safetensors, as save_pretrained writes it"
+        )
     model(model.dummy_inputs, training=False)
     return model, tokenizer
 
@@ -317,7 +320,7 @@ def _scratch_config(model_cfg: ModelConfig, vocab_size: int, pad_id: int, positi
             hidden_dropout_prob=m.dropout, attention_probs_dropout_prob=m.dropout,
             max_position_embeddings=positions, pad_token_id=pad_id,
         )
-    raise ModelError(f"model.architecture: unknown {m.architecture!r}")
+    raise ModelError(f"model.architecture: unknown {m.architecture!r}; use bert, distilbert or electra")
 
 
 def _scratch_positions(model_cfg: ModelConfig) -> int:

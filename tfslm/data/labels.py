@@ -101,9 +101,12 @@ class LabelSpace:
         if self.kind not in KINDS:
             raise ValueError(f"LabelSpace.kind: got {self.kind!r}, expected one of {KINDS}")
         if len(self.names) < 2:
-            raise DataError(f"need at least 2 distinct labels to train a classifier, got {list(self.names)}")
+            raise DataError(
+                f"data.label_column: need at least 2 distinct labels to train a classifier, got {list(self.names)}; "
+                "add training rows of another class, or set data.label_column to the column that holds the labels"
+            )
         if len(set(self.names)) != len(self.names):
-            raise DataError(f"duplicate label names in {list(self.names)}")
+            raise DataError(f"data.labels: duplicate label names in {list(self.names)}; list each label once")
 
     # ------------------------------------------------------------ building
     @classmethod
@@ -125,7 +128,7 @@ class LabelSpace:
         if declared is not None:
             names = [canonical_label(v) for v in declared]
             if any(n is None for n in names):
-                raise DataError(f"data.labels: empty label name in {list(declared)}")
+                raise DataError(f"data.labels: empty label name in {list(declared)}; remove the empty entry or name the label")
         else:
             names = sorted({c for c in (canonical_label(v) for v in values) if c is not None}, key=natural_key)
         numeric = all(_as_number(n) is not None for n in names)
@@ -237,7 +240,10 @@ class LabelSpace:
         except FileNotFoundError:
             raise RunDirError(f"{path}: labels.json not found; is this a finished tfslm run directory?") from None
         except (ValueError, KeyError, TypeError) as exc:
-            raise RunDirError(f"{path}: not a valid labels.json ({exc})") from None
+            raise RunDirError(
+                f"{path}: not a valid labels.json ({exc}); pass a run directory `tfslm train` wrote, "
+                "or retrain it with `tfslm train CONFIG --overwrite`"
+            ) from None
 
 
 def _rows_text(rows: Sequence[int], limit: int = 5) -> str:

@@ -76,7 +76,7 @@ def _all_text_features(path: Path, sep: str, encoding: str):
     try:
         header = pd.read_csv(path, sep=sep, nrows=0, encoding=encoding).columns
     except Exception as exc:
-        raise DataError(f"{path}: cannot read the header line ({_root_cause(exc)}){_delimiter_hint(path, sep, encoding)}") from None
+        raise DataError(f"{path}: cannot read the header line ({_root_cause(exc)}); {_delimiter_fix(path, sep, encoding)}") from None
     duplicated = sorted({c for c in header if list(header).count(c) > 1 or "." in c and c.rsplit(".", 1)[0] in header})
     if duplicated:
         raise DataError(f"{path}: duplicate column names {duplicated}; give every column a unique name")
@@ -116,21 +116,21 @@ def read_table(path: str | os.PathLike, *, encoding: str = "utf-8", columns: Seq
     except Exception as exc:  # datasets wraps parser errors in its own types
         if "corresponds to no data" in str(exc):
             raise DataError(f"{path}: has no data rows (from {what}); add rows below the header") from None
-        hint = _delimiter_hint(path, kwargs.get("sep", ","), encoding) if builder == "csv" else "; check the file format"
-        raise DataError(f"{path}: cannot read as {builder.upper()} ({_parser_message(exc)}){hint}") from None
+        fix = _delimiter_fix(path, kwargs.get("sep", ","), encoding) if builder == "csv" else "check the file format"
+        raise DataError(f"{path}: cannot read as {builder.upper()} ({_parser_message(exc)}); {fix}") from None
     if ds.num_rows == 0:
         raise DataError(f"{path}: has no data rows (from {what}); add rows below the header")
     missing = [c for c in columns if c not in ds.column_names]
     if missing:
-        hint = _delimiter_hint(path, kwargs.get("sep", ","), encoding, quiet=True) if builder == "csv" else ""
-        raise DataError(f"{path}: no column {missing[0]!r}; columns are {ds.column_names}{hint or _column_fix(what)}")
+        fix = _delimiter_fix(path, kwargs.get("sep", ","), encoding, quiet=True) if builder == "csv" else ""
+        raise DataError(f"{path}: no column {missing[0]!r}; columns are {ds.column_names}; {fix or _column_fix(what)}")
     return ds
 
 
 _DELIMITERS = {",": "comma", "\t": "tab", ";": "semicolon", "|": "pipe"}
 
 
-def _delimiter_hint(path: Path, sep: str, encoding: str, *, quiet: bool = False) -> str:
+def _delimiter_fix(path: Path, sep: str, encoding: str, *, quiet: bool = False) -> str:
     """A fix when the header line splits better at another delimiter (a TSV or ;-separated file named .csv)."""
     try:
         with open(path, encoding=encoding, errors="replace") as handle:
@@ -141,18 +141,17 @@ def _delimiter_hint(path: Path, sep: str, encoding: str, *, quiet: bool = False)
     best = max(counts, key=counts.get)
     if counts[best] > counts.get(sep, 0) and counts[best] >= 1:
         fix = "rename it .tsv" if best == "\t" else "save it comma-separated"
-        return (f"; the header line is {_DELIMITERS[best]}-separated, not {_DELIMITERS.get(sep, repr(sep))}-separated: "
-                f"{fix}")
-    return "" if quiet else "; check the file format (quotes around cells with the delimiter or line breaks)"
+        return f"the header line is {_DELIMITERS[best]}-separated, not {_DELIMITERS.get(sep, repr(sep))}-separated: {fix}"
+    return "" if quiet else "check the file format (quotes around cells with the delimiter or line breaks)"
 
 
 def _column_fix(what: str) -> str:
     """How to name the right column with the command at hand: a flag for predict/evaluate, a config key for train."""
     if what == "--input":
-        return "; pass --text-column with the name of the text column"
+        return "pass --text-column with the name of the text column"
     if what == "--data":
-        return "; pass --text-column / --label-column with the right names"
-    return "; set data.text_column / data.label_column to the right names"
+        return "pass --text-column / --label-column with the right names"
+    return "set data.text_column / data.label_column to the right names"
 
 
 def _parser_message(exc: BaseException) -> str:

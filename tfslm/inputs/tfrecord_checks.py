@@ -33,10 +33,12 @@ def check_prepare_arguments(output: str | None, *, train_file: str | None, shard
     if not train_file:
         raise ConfigError("data.train_file: required by `tfslm prepare`; give the CSV, TSV, JSON/JSONL or Parquet file to prepare")
     if isinstance(shards, bool) or not isinstance(shards, int) or shards < 1:
-        raise ConfigError(f"--shards: expected a positive integer, got {shards!r}")
+        raise ConfigError(f"--shards: expected a positive integer, got {shards!r}; pass e.g. --shards 8 (the default)")
     compression = str(compression).lower()
     if compression not in COMPRESSIONS:
-        raise ConfigError(f"--compression: got {compression!r}, expected one of: {', '.join(COMPRESSIONS)}")
+        raise ConfigError(
+            f"--compression: got {compression!r}, expected one of: {', '.join(COMPRESSIONS)}; pass --compression none (the default) or gzip"
+        )
     return compression
 
 
@@ -51,7 +53,10 @@ def check_output(output: str, overwrite: bool) -> None:
         if exists and tf.io.gfile.listdir(output) and not overwrite:
             raise RunDirError(f"{output}: not empty; pass --overwrite to replace it, or choose another --output")
     except tf.errors.OpError as exc:
-        raise ConfigError(f"--output: cannot access {output} ({op_message(exc)})") from None
+        raise ConfigError(
+            f"--output: cannot access {output} ({op_message(exc)}); check the path and your access to it "
+            "(gs:// needs credentials on this machine), or choose another --output"
+        ) from None
 
 
 def check_prepared_info(info: dict[str, Any], present: set[str], *, directory: str, path: str, key: str) -> None:

@@ -111,7 +111,10 @@ def load_prepared(directory: str, *, config=None, key: str = "data.tfrecord_dir"
         info = read_json(path)
         present = set(tf.io.gfile.listdir(directory))
     except tf.errors.OpError as exc:
-        raise ConfigError(f"{key}: cannot read {directory} ({op_message(exc)})") from None
+        raise ConfigError(
+            f"{key}: cannot read {directory} ({op_message(exc)}); check the path and your access to it "
+            "(gs:// needs credentials on this machine)"
+        ) from None
     except ValueError as exc:
         raise ConfigError(f"{key}: {path} is not valid JSON ({exc}); run `tfslm prepare` again") from None
     check_prepared_info(info, present, directory=directory, path=path, key=key)
@@ -241,7 +244,10 @@ def _resolve_reader(source, split, *, batch_size, shuffle, seed, static_shapes, 
     prepared = source if isinstance(source, PreparedData) else _open_info_only(source)
     info = prepared.info
     if split not in info["splits"]:
-        raise ConfigError(f"{prepared.directory}: no {split!r} split (prepared splits: {', '.join(prepared.splits)})")
+        raise ConfigError(
+            f"{prepared.directory}: no {split!r} split (prepared splits: {', '.join(prepared.splits)}); read one of those, "
+            f"or give the config a {split} file and run `tfslm prepare` again"
+        )
     if isinstance(batch_size, bool) or int(batch_size) < 1:
         raise ValueError(f"batch_size: expected a positive integer, got {batch_size!r}")
     edges_list = [int(e) for e in (edges if edges is not None else info["bucket_edges"])]

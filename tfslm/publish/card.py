@@ -47,6 +47,8 @@ EVAL_SPLITS = ("validation", "test")
 _DATA_EXTENSIONS = (".csv", ".tsv", ".json", ".jsonl", ".parquet", ".txt", ".arrow", ".gz", ".zip")
 _HUB_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}(/[A-Za-z0-9_.-]{1,96})?$")
 _HUB_DATASET_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}/[A-Za-z0-9_.-]{1,96}$")
+# The fix of a run file that parses but is not what `tfslm train` writes (edited or damaged by hand).
+_RETRAIN = "restore the file `tfslm train` wrote, or retrain the run with `tfslm train CONFIG --overwrite`"
 
 TEMPLATE = """---
 {{ card_data }}
@@ -374,16 +376,16 @@ def build_model_card(run_dir: str | os.PathLike):
 
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
-        raise RunDirError(f"{run_dir}: run directory not found")
+        raise RunDirError(f"{run_dir}: run directory not found; pass the directory a training run wrote (runs/<name>)")
     cfg = read_yaml(RunDir(run_dir).config)
     if not isinstance(cfg, dict):
-        raise RunDirError(f"{run_dir / 'config.yaml'}: expected a mapping at the top level")
+        raise RunDirError(f"{run_dir / 'config.yaml'}: expected a mapping at the top level, got {type(cfg).__name__}; {_RETRAIN}")
     labels = read_json(RunDir(run_dir).labels, required=True)
     metrics = read_json(RunDir(run_dir).metrics, required=True)
     if not isinstance(labels, dict):
-        raise RunDirError(f"{run_dir / 'labels.json'}: expected a JSON object")
+        raise RunDirError(f"{run_dir / 'labels.json'}: expected a JSON object, got {type(labels).__name__}; {_RETRAIN}")
     if not isinstance(metrics, dict):
-        raise RunDirError(f"{run_dir / 'metrics.json'}: expected a JSON object")
+        raise RunDirError(f"{run_dir / 'metrics.json'}: expected a JSON object, got {type(metrics).__name__}; {_RETRAIN}")
 
     env_secrets = secret_env_values()
     safe_cfg = scrub_secrets(cfg, env_secrets)

@@ -79,7 +79,7 @@ def collect_run_files(run_dir: str | os.PathLike) -> dict[str, Path]:
     run = Path(run_dir)
     if not run.is_dir():
         raise RunDirError(
-            f"run directory {run} does not exist or is not a directory: "
+            f"run directory {run}: does not exist or is not a directory; "
             "pass the directory a training run wrote (runs/<name>)"
         )
     model = run / MODEL_DIR
@@ -92,7 +92,7 @@ def collect_run_files(run_dir: str | os.PathLike) -> dict[str, Path]:
     for path in _walk(model):
         files[path.relative_to(model).as_posix()] = path
     if not files:
-        raise RunDirError(f"{model} is empty: re-run training so the model is saved, then push again")
+        raise RunDirError(f"{model}: is empty; re-run training so the model is saved, then push again")
     if not RunDir(run).is_finished():
         raise RunDirError(
             f"{run}: the run did not finish (no {METRICS_FILE}), so its model may not be the best epoch's; "
@@ -128,8 +128,8 @@ def _resolve_endpoint(endpoint: str | None) -> str:
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ConfigError(
-            f"Hub endpoint {value!r} is not an http(s) URL: pass e.g. {DEFAULT_ENDPOINT} "
-            "(or set HF_ENDPOINT)"
+            f"Hub endpoint {value!r}: not an http(s) URL; pass e.g. {DEFAULT_ENDPOINT} "
+            "(or set HF_ENDPOINT to one)"
         )
     return value.rstrip("/")
 
@@ -140,8 +140,9 @@ def _check_repo_id(repo_id: object) -> str:
         if _REPO_PART.match(owner) and _REPO_PART.match(name) and not name.endswith(".git"):
             return repo_id
     raise ConfigError(
-        f"Hub repo id {repo_id!r} is invalid: expected 'owner/name' using letters, digits, '-', '_' "
-        "or '.' (no '--' or '..', at most 96 characters each), e.g. 'me/sentiment-tiny'"
+        f"Hub repo id {repo_id!r}: invalid, expected 'owner/name' using letters, digits, '-', '_' "
+        "or '.' (no '--' or '..', at most 96 characters each); use e.g. me/sentiment-tiny "
+        "(--repo-id of `tfslm push`, hub.repo_id of a train config)"
     )
 
 
@@ -153,8 +154,8 @@ def _resolve_token(token: str | None) -> str:
         value = (huggingface_hub.get_token() or "").strip()
     if not value:
         raise HubAuthError(
-            "no Hugging Face token: set HF_TOKEN to a token with write access, "
-            "or run `huggingface-cli login`"
+            "HF_TOKEN: no Hugging Face token (HF_TOKEN is unset and there is no stored login); "
+            "set HF_TOKEN to a token with write access, or run `huggingface-cli login`"
         )
     return value
 
@@ -290,18 +291,20 @@ def _translate(exc: BaseException, *, endpoint: str, repo_id: str, token: str, t
             said = f": {detail}" if detail else ""
             if status == 401:
                 return HubAuthError(redact(
-                    f"{hub} rejected the token (HTTP 401{where}){said}; set HF_TOKEN to a valid token "
+                    f"{hub}: rejected the token (HTTP 401{where}){said}; set HF_TOKEN to a valid token "
                     "or run `huggingface-cli login` again", [token]))
             if status == 403:
                 return HubAuthError(redact(
-                    f"{hub} refused the write to {repo_id!r} (HTTP 403{where}){said}; the token has no write "
+                    f"{hub}: refused the write to {repo_id!r} (HTTP 403{where}){said}; the token has no write "
                     "access there: use a write token or a namespace you own", [token]))
             if status >= 500:
                 return RemoteError(redact(
                     f"{hub} failed with HTTP {status}{where}{said}; nothing was committed, retry later", [token]))
-            return HubRequestError(redact(f"{hub} refused the push with HTTP {status}{where}{said}", [token]))
+            return HubRequestError(redact(
+                f"{hub}: refused the push with HTTP {status}{where}{said}; fix what the Hub's answer names "
+                "(the repo id, the revision or a file), then push again", [token]))
         if isinstance(err, OfflineModeIsEnabled):
-            return HubRequestError(f"cannot push to {hub}: offline mode is on (unset HF_HUB_OFFLINE)")
+            return HubRequestError(f"{hub}: cannot push, offline mode is on; unset HF_HUB_OFFLINE, then push again")
         if isinstance(err, requests.Timeout):
             return RemoteError(redact(
                 f"{hub} did not answer within {timeout:g} s{_where(err.request)} (timed out); "
@@ -316,7 +319,9 @@ def _translate(exc: BaseException, *, endpoint: str, repo_id: str, token: str, t
         if isinstance(err, requests.RequestException):
             return RemoteError(redact(f"request to {hub} failed: {type(err).__name__}: {err}", [token]))
     if isinstance(exc, ValueError) and "metadata in README.md" in str(exc):
-        return HubRequestError(redact(f"{hub} rejected README.md metadata: {exc}", [token]))
+        return HubRequestError(redact(
+            f"{hub}: rejected README.md metadata: {exc}; fix the field it names (the card's metadata "
+            "comes from the run's config.yaml, labels.json and metrics.json), then push again", [token]))
     if isinstance(exc, (ValueError, KeyError, RuntimeError)):
         return RemoteError(redact(f"{hub} sent an unexpected answer: {type(exc).__name__}: {exc}", [token]))
     return RemoteError(redact(f"push to {hub} failed: {type(exc).__name__}: {exc}", [token]))
@@ -390,9 +395,11 @@ def push_run(
     if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not (
         math.isfinite(timeout) and timeout > 0
     ):
-        raise ConfigError(f"push timeout must be a positive number of seconds, got {timeout!r}")
+        raise ConfigError(f"push timeout: expected a positive number of seconds, got {timeout!r}; pass e.g. timeout=30 (the default)")
     if revision is not None and (not isinstance(revision, str) or not revision.strip()):
-        raise ConfigError(f"revision must be a branch name, got {revision!r}")
+        raise ConfigError(
+            f"--revision / hub.revision: expected a branch name, got {revision!r}; use e.g. main, or leave it out to push to main"
+        )
     secret = _resolve_token(token)
     message = commit_message or f"Upload tfslm run {Path(run_dir).resolve().name}"
 
@@ -403,7 +410,10 @@ def push_run(
     try:  # hashes every file (sha256), so a file that vanished shows up here
         operations = [CommitOperationAdd(path_in_repo=p, path_or_fileobj=str(f)) for p, f in files.items()]
     except (OSError, ValueError) as exc:
-        raise RunDirError(f"cannot read {run_dir} for the push: {exc}") from None
+        raise RunDirError(
+            f"{run_dir}: cannot read it for the push ({exc}); make the run's files readable "
+            "(and let a run still writing them finish), then push again"
+        ) from None
 
     failure: Exception
     with redacted_logs([secret]):

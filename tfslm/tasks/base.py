@@ -260,9 +260,15 @@ class Task:
         from tfslm.errors import ConfigError
 
         if d.target_names is not None:
-            raise ConfigError(f"data.target_names: only used with model.problem_type multi_target_regression, got {m.problem_type}")
+            raise ConfigError(
+                f"data.target_names: only used with model.problem_type multi_target_regression, got {m.problem_type}; "
+                "remove data.target_names, or set model.problem_type: multi_target_regression"
+            )
         if d.derive_total:
-            raise ConfigError("data.derive_total: only used with model.problem_type multi_target_regression")
+            raise ConfigError(
+                f"data.derive_total: only used with model.problem_type multi_target_regression, got {m.problem_type}; "
+                "remove data.derive_total, or set model.problem_type: multi_target_regression"
+            )
 
     # ------------------------------------------------------------ properties
     @property
@@ -379,7 +385,10 @@ class Task:
         try:
             return Task.from_dict(json.loads(path.read_text(encoding="utf-8")))
         except (ValueError, KeyError, TypeError) as exc:
-            raise RunDirError(f"{path}: not a valid task.json ({exc})") from None
+            raise RunDirError(
+                f"{path}: not a valid task.json ({exc}); pass a run directory `tfslm train` wrote, "
+                "or retrain it with `tfslm train CONFIG --overwrite`"
+            ) from None
 
     # ------------------------------------------------------------ the model head
     def num_outputs(self, labels: LabelSpace) -> int:
@@ -564,7 +573,10 @@ def band_label_space(task: Task, observed: Sequence[str], ordered: bool = True) 
         else:
             seen = [int(n) for n in observed if n is not None and n.lstrip("-").isdigit()]
             if not seen:
-                raise DataError("data.bin_width: no numeric scores in the training labels to put in bands")
+                raise DataError(
+                    "data.bin_width: no numeric scores in the training labels to put in bands; check that data.label_column "
+                    "holds numeric scores, or set data.score_range for the bands"
+                )
             lo, hi = min(seen), max(seen)
         names = [str(k) for k in range(lo, hi + 1)]
         bounds = [((k - 0.5) * w, (k + 0.5) * w) for k in range(lo, hi + 1)]

@@ -82,7 +82,10 @@ class ClassificationTask(Task):
 
         super().validate_config(d, m)
         if (d.bins is not None or d.bin_width is not None) and d.labels is not None:
-            raise ConfigError("data.labels: not used with data.bins/bin_width (the bands are the labels)")
+            raise ConfigError(
+                "data.labels: not used with data.bins/bin_width (the bands are the labels); remove data.labels, "
+                "or remove data.bins/bin_width to train on the labels"
+            )
 
     # ------------------------------------------------------------ head, loss, monitor
     def num_outputs(self, labels: LabelSpace) -> int:

@@ -164,7 +164,7 @@ class MultiLabelTask(Task):
         if data.labels is not None:
             names = [canonical_label(v) for v in data.labels]
             if any(n is None for n in names):
-                raise DataError(f"data.labels: empty label name in {list(data.labels)}")
+                raise DataError(f"data.labels: empty label name in {list(data.labels)}; remove the empty entry or name the label")
         else:
             names = sorted({name for row in parsed_train for name in row}, key=natural_key)
         clash = [n for n in names if n in _AVERAGES]

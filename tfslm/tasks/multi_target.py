@@ -50,10 +50,10 @@ class MultiTargetTask(RegressionTask):
         if not d.target_names or len(d.target_names) < 2:
             raise ConfigError(
                 "data.target_names: multi_target_regression needs the names of the label cell's parts "
-                "(at least 2), e.g. [c1, c2, c3, c4, c5] for a cell like \"[120, 160, 120, 160, 80]\""
+                f"(at least 2), got {d.target_names}; set it to e.g. [c1, c2, c3, c4, c5] for a cell like \"[120, 160, 120, 160, 80]\""
             )
         if len(set(d.target_names)) != len(d.target_names):
-            raise ConfigError(f"data.target_names: duplicate names in {d.target_names}")
+            raise ConfigError(f"data.target_names: duplicate names in {d.target_names}; give each part of the label cell its own name")
 
     @property
     def total_range(self) -> tuple[float, float] | None:

@@ -118,11 +118,17 @@ def cluster_spec(environ=os.environ) -> dict[str, Any] | None:
     task = tf_config.get("task") or {}
     if task.get("type") not in ("chief", "worker") or not isinstance(task.get("index"), int):
         raise ConfigError(
-            f"TF_CONFIG: task must be {{\"type\": \"chief\"|\"worker\", \"index\": N}}, got {task!r}"
+            f"TF_CONFIG: task must be {{\"type\": \"chief\"|\"worker\", \"index\": N}}, got {task!r}; "
+            "set it on each machine, e.g. \"task\": {\"type\": \"worker\", \"index\": 0}"
         )
     role = task["type"]
     if task["index"] >= len(cluster.get(role, [])):
-        raise ConfigError(f"TF_CONFIG: task {role} {task['index']} is not in the cluster's {len(cluster.get(role, []))} {role} address(es)")
+        count = len(cluster.get(role, []))
+        fix = f"use a task index from 0 to {count - 1}, or add" if count else "add"
+        raise ConfigError(
+            f"TF_CONFIG: task {role} {task['index']} is not in the cluster's {count} {role} address(es); "
+            f"{fix} this machine's address to the cluster's {role} list"
+        )
     return tf_config
 
 
@@ -247,8 +253,9 @@ def resolve_strategy(training) -> Distribution:
         tf_config = cluster_spec()
         if tf_config is None:
             raise ConfigError(
-                "training.strategy: multi_worker needs TF_CONFIG describing a cluster of 2+ tasks "
-                '(e.g. {"cluster": {"worker": ["host1:port", "host2:port"]}, "task": {"type": "worker", "index": 0}})'
+                "training.strategy: multi_worker needs TF_CONFIG describing a cluster of 2+ tasks, got none or one task; set TF_CONFIG "
+                'on every machine, e.g. {"cluster": {"worker": ["host1:port", "host2:port"]}, "task": {"type": "worker", "index": 0}}, '
+                "or use training.strategy: auto"
             )
         if cpu_replicas > 1:
             split_cpu(cpu_replicas)
