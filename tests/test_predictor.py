@@ -67,11 +67,11 @@ def test_logits_do_not_depend_on_batching_or_order(untrained):
     assert not np.allclose(whole[0], whole[1], atol=1e-6), "different texts, different logits"
 
 
-def test_predict_proba_refuses_a_regression_run(untrained):
-    model, tokenizer, labels = untrained
+def test_predict_proba_refuses_a_regression_run():
+    # Predictor.predict_proba returns task.probabilities(logits): a scorer has none and says what to call instead.
     task = tfslm.Task(problem_type="regression", score_range=(0, 10))
     with pytest.raises(TypeError, match="predict_scores"):
-        tfslm.Predictor(model, tokenizer, labels, max_length=32, task=task).predict_proba(["x"])
+        task.probabilities(np.zeros((1, 1), dtype=np.float32))
 
 
 @pytest.fixture

@@ -49,7 +49,7 @@ class ClusterError(RemoteError):
 
 
 def one_line(exc: BaseException, limit: int | None = None) -> str:
-    """An exception's message on one line (whitespace folded), its type name when it has none.
+    r"""An exception's message on one line (whitespace folded), its type name when it has none.
 
     Example:
         >>> one_line(ValueError("bad\n  value"))

@@ -53,6 +53,10 @@ def get_backend(name: str = DEFAULT_BACKEND) -> Backend:
     """The backend registered as ``name`` (one instance per process).
 
     Raises ValueError for a name nobody registered, listing the known ones.
+
+    Example:
+        >>> get_backend().name
+        'transformers'
     """
     backend = _INSTANCES.get(name)
     if backend is not None:

@@ -352,7 +352,12 @@ def build_from_scratch(model_cfg: ModelConfig, labels: LabelSpace, train_texts: 
 
 # ---------------------------------------------------------------- save / load
 def save_pretrained(model, tokenizer, path: str | os.PathLike) -> Path:
-    """``save_pretrained`` of model and tokenizer into ``path``, swapped into place atomically."""
+    """``save_pretrained`` of model and tokenizer into ``path``, swapped into place atomically.
+
+    Example:
+        >>> save_pretrained(model, tokenizer, "runs/mine/model")   # doctest: +SKIP
+        PosixPath('runs/mine/model')
+    """
     path = Path(path)
     with atomic_directory(path) as tmp:
         model.save_pretrained(tmp)

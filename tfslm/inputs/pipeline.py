@@ -43,6 +43,9 @@ def to_tf_dataset(dataset, model, tokenizer, *, batch_size: int = 16, max_length
     ``attention_mask`` (and ``token_type_ids`` where the model takes them).
     Shuffling (seeded by the TF global seed) reshuffles every epoch; no row is
     dropped, so an epoch sees every row exactly once.
+
+    Example:
+        >>> val_ds = to_tf_dataset(data["validation"], model, tokenizer, batch_size=32)   # doctest: +SKIP
     """
     from tfslm.backends import get_backend
     from tfslm.training.distribute import shard_by_data

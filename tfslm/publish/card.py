@@ -480,7 +480,12 @@ def build_model_card(run_dir: str | os.PathLike):
 
 
 def write_model_card(run_dir: str | os.PathLike) -> Path:
-    """Write ``run_dir/README.md`` (Hub model-card format) atomically from the run's files; return its path."""
+    """Write ``run_dir/README.md`` (Hub model-card format) atomically from the run's files; return its path.
+
+    Example:
+        >>> write_model_card("runs/quickstart")   # doctest: +SKIP
+        PosixPath('runs/quickstart/README.md')
+    """
     card = build_model_card(run_dir)
     path = RunDir(run_dir).card
     text = str(card)

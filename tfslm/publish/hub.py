@@ -388,6 +388,10 @@ def push_run(
         HubAuthError: no token, token rejected (401), no write access (403).
         HubRequestError: another 4xx answer.
         RemoteError: 5xx, refused connection, timeout, malformed answer.
+
+    Example:
+        >>> push_run("runs/quickstart", "me/reviews-tiny", private=True)   # doctest: +SKIP
+        'https://huggingface.co/me/reviews-tiny/commit/1f0c...'
     """
     files = collect_run_files(run_dir)
     repo_id = _check_repo_id(repo_id)

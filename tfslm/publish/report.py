@@ -41,7 +41,7 @@ __all__ = ["write_report", "save_predictions", "read_history"]
 
 
 # ---------------------------------------------------------------- predictions
-def save_predictions(run_dir, split: str, logits, y_true, labels, task) -> Path:
+def save_predictions(run_dir, split: str, logits, y_true, labels, task=None) -> Path:
     """Write ``run_dir/predictions/<split>.csv``: the true and predicted label/score of each row.
 
     Args:
@@ -50,9 +50,11 @@ def save_predictions(run_dir, split: str, logits, y_true, labels, task) -> Path:
         logits: model outputs ``[rows, outputs]``.
         y_true: label ids (classes) or scaled targets (regression), as in the ``tf.data`` split.
         labels: the run's label space.
-        task: the run's task; ``task.prediction_table`` makes the columns.
+        task: the run's task (None: single-label classification); ``task.prediction_table`` makes the columns.
     """
-    columns = task.prediction_table(logits, y_true, labels)
+    from tfslm.tasks.base import Task
+
+    columns = Task.resolve(task).prediction_table(logits, y_true, labels)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(list(columns))

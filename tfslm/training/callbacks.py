@@ -90,12 +90,12 @@ class EarlyStoppingWithTieBreak(tf.keras.callbacks.EarlyStopping):
             self.best_loss = self.current_loss
 
 
-def resolve_monitor(training: TrainingConfig, labels: LabelSpace, task: Task) -> tuple[str, str]:
+def resolve_monitor(training: TrainingConfig, labels: LabelSpace, task: Task | None = None) -> tuple[str, str]:
     """``(monitor, mode)``: ``auto`` watches ``task.default_monitor`` (val_qwk for ordered labels and scores
     on a grid, val_mae for scores without a grid, val_macro_f1 otherwise)."""
     monitor = training.monitor
     if monitor == "auto":
-        monitor = task.default_monitor(labels)
+        monitor = Task.resolve(task).default_monitor(labels)
     mode = "min" if any(word in monitor for word in _LOWER_IS_BETTER) else "max"
     return monitor, mode
 

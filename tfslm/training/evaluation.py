@@ -71,6 +71,10 @@ def evaluate_model(model, dataset, labels: LabelSpace, *, with_confusion: bool =
 
     ``windows``: the ``doc_index`` of a dataset of text windows
     (:mod:`tfslm.inputs.chunking`); window outputs are then averaged per document first.
+
+    Example:
+        >>> evaluate_model(model, val_ds, data.labels)["accuracy"]   # doctest: +SKIP
+        0.91
     """
     task = Task.resolve(task)
     logits, y_true = collect_predictions(model, dataset)

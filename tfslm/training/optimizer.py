@@ -28,6 +28,10 @@ def create_optimizer_for(training: TrainingConfig, steps_per_epoch: int):
     Args:
         training: the ``training`` section (learning_rate, warmup_ratio, weight_decay, schedule, epochs).
         steps_per_epoch: optimizer steps in one epoch.
+
+    Example:
+        >>> optimizer, schedule = create_optimizer_for(cfg.training, steps_per_epoch=100)   # doctest: +SKIP
+        >>> float(schedule(0)), float(schedule(10))                                          # doctest: +SKIP
     """
     from tfslm.backends import get_backend
 

@@ -173,6 +173,7 @@ def resolve_performance(training, *, device: DeviceInfo | None = None) -> Perfor
         device: override the detected device (tests, planning for another machine).
 
     Example:
+        >>> from tfslm.config import TrainingConfig
         >>> resolve_performance(TrainingConfig(), device=DeviceInfo("tpu", "TPU")).mixed_precision
         'bf16'
     """
