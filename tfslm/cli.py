@@ -55,7 +55,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("evaluate", parents=[common], help="metrics of a trained run on a labelled file")
     p.add_argument("run_dir", help="a run directory written by `tfslm train`")
     p.add_argument("--data", required=True, help="labelled CSV/TSV/JSON/JSONL/Parquet with the run's text and label columns")
-    p.add_argument("--output", help="metrics JSON path (default RUN_DIR/evaluations/<data file stem>.json)")
+    p.add_argument("--output", help="metrics JSON file (default RUN_DIR/evaluations/<data file stem>.json); never a run artefact")
+    p.add_argument("--text-column", help="text column of the data (default: the run's data.text_column)")
+    p.add_argument("--label-column", help="label column of the data (default: the run's data.label_column)")
+    p.add_argument("--encoding", help="text encoding of the data (default: the run's data.encoding)")
+    p.add_argument("--skip-bad-rows", action="store_true", default=None, help="leave out rows with empty text or no label instead of failing")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --output file")
     p.add_argument("--batch-size", type=int, default=32)
 
     p = sub.add_parser("predict", parents=[common], help="label every row of a file with a trained run")
@@ -63,6 +68,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--input", required=True, help="CSV/TSV/JSON/JSONL/Parquet with the run's text column")
     p.add_argument("--output", required=True, help="output .csv, .tsv, .jsonl or .parquet (input rows + predictions)")
     p.add_argument("--text-column", help="text column of the input (default: the run's data.text_column)")
+    p.add_argument("--encoding", help="text encoding of the input (default: the run's data.encoding)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --output file (never the input)")
     p.add_argument("--batch-size", type=int, default=32)
     p = sub.add_parser("export", parents=[common], help="write a run's SavedModel (raw-text and token-id signatures)")
     p.add_argument("run_dir", help="a run directory written by `tfslm train`")
@@ -149,7 +156,9 @@ def _cmd_evaluate(args) -> int:
     from tfslm.serving.predictor import evaluate_file
 
     _check_batch_size(args.batch_size)
-    metrics = evaluate_file(args.run_dir, args.data, output_path=args.output, batch_size=args.batch_size)
+    metrics = evaluate_file(args.run_dir, args.data, output_path=args.output, batch_size=args.batch_size,
+                            text_column=args.text_column, label_column=args.label_column, encoding=args.encoding,
+                            skip_bad_rows=args.skip_bad_rows, overwrite=args.overwrite)
     _print_metrics(metrics, args.data)
     print(f"metrics written to {metrics['output']}")
     return 0
@@ -159,7 +168,8 @@ def _cmd_predict(args) -> int:
     from tfslm.serving.predictor import predict_file
 
     _check_batch_size(args.batch_size)
-    rows = predict_file(args.run_dir, args.input, args.output, text_column=args.text_column, batch_size=args.batch_size)
+    rows = predict_file(args.run_dir, args.input, args.output, text_column=args.text_column, batch_size=args.batch_size,
+                        encoding=args.encoding, overwrite=args.overwrite)
     print(f"wrote {rows} rows to {args.output}")
     return 0
 

@@ -106,7 +106,7 @@ def read_table(path: str | os.PathLike, *, encoding: str = "utf-8", columns: Seq
         raise DataError(f"{path}: file is empty (from {what}); it needs a header and at least one row")
     builder, kwargs = _format_of(path)
     if builder in ("csv", "json"):
-        _check_encoding(path, encoding)
+        _check_encoding(path, encoding, what)
         kwargs["encoding"] = encoding
     if builder == "csv":
         kwargs["features"] = _all_text_features(path, kwargs.get("sep", ","), encoding)
@@ -161,7 +161,7 @@ def _parser_message(exc: BaseException) -> str:
     return text.split(marker, 1)[1] if marker in text else text
 
 
-def _check_encoding(path: Path, encoding: str, chunk_size: int = 1 << 20) -> None:
+def _check_encoding(path: Path, encoding: str, what: str = "data", chunk_size: int = 1 << 20) -> None:
     """Fail early, with the byte offset, when a file is not valid text in ``encoding``."""
     import codecs
 
@@ -177,7 +177,7 @@ def _check_encoding(path: Path, encoding: str, chunk_size: int = 1 << 20) -> Non
                 line = lines + chunk[:start].count(b"\n") + 1
                 raise DataError(
                     f"{path}: not valid {encoding} text (byte 0x{exc.object[exc.start]:02x} on line {line}, offset {offset + exc.start}); "
-                    "re-save it as UTF-8 or set data.encoding (e.g. latin-1, cp1252)"
+                    f"re-save it as UTF-8 or {'pass --encoding' if what.startswith('--') else 'set data.encoding'} (e.g. latin-1, cp1252)"
                 ) from None
             if not chunk:
                 return

@@ -24,7 +24,8 @@ from tfslm.config import Config, config_from_dict
 from tfslm.data.cleaning import clean_text
 from tfslm.data.readers import iter_table_batches, read_table
 from tfslm.errors import DataError, RunDirError, one_line
-from tfslm.run_dir import RunDir, read_yaml
+from tfslm.destinations import check_output_file
+from tfslm.run_dir import EVALUATIONS_DIR, RunDir, read_yaml
 from tfslm.data.labels import LabelSpace
 from tfslm.tasks.base import Task
 
@@ -156,16 +157,26 @@ class _TableWriter:
             self.parquet.close()
 
 
-def _check_output(path: Path, input_path: Path) -> None:
+def _check_output(path: Path, input_path: Path, overwrite: bool) -> None:
     if path.suffix.lower() not in OUTPUT_FORMATS:
         raise DataError(f"{path}: unsupported output type {path.suffix or '(none)'!r}; use one of {', '.join(OUTPUT_FORMATS)}")
-    if path.exists() and path.resolve() == input_path.resolve():
-        raise DataError(f"{path}: output would overwrite the input; choose another --output file")
     if not path.parent.exists():
-        raise DataError(f"{path.parent}: output directory does not exist; create it first")
+        raise DataError(f"{path.parent}: output directory does not exist; create it first, or choose another --output")
+    check_output_file(path, overwrite=overwrite, inputs=[input_path])
 
 
-def predict_file(run_dir: str | Path, input_path: str | Path, output_path: str | Path, *, text_column: str | None = None, batch_size: int = 32) -> int:
+def _check_no_clash(input_path: Path, columns, new_columns) -> None:
+    """The input's own columns are never replaced by prediction columns of the same name."""
+    clash = [c for c in new_columns if c in set(columns)]
+    if clash:
+        raise DataError(
+            f"{input_path}: already has column(s) {', '.join(clash)}, which the predictions would replace; "
+            "rename or drop them in the input (e.g. a file scored before), then predict again"
+        )
+
+
+def predict_file(run_dir: str | Path, input_path: str | Path, output_path: str | Path, *, text_column: str | None = None,
+                 batch_size: int = 32, encoding: str | None = None, overwrite: bool = False) -> int:
     """Score every row of ``input_path``; write the rows plus the predictions.
 
     Classification runs add ``predicted_label`` and ``prob_<label>`` columns;
@@ -180,6 +191,9 @@ def predict_file(run_dir: str | Path, input_path: str | Path, output_path: str |
         output_path: .csv, .tsv, .jsonl or .parquet; written atomically.
         text_column: override the text column (default: the run's ``data.text_column``).
         batch_size: rows per model call.
+        encoding: text encoding of the input (default: the run's ``data.encoding``).
+        overwrite: replace an existing ``output_path`` (never the input; never an input column:
+            an input that already has a prediction column is refused).
 
     Returns:
         the number of rows written.
@@ -190,9 +204,10 @@ def predict_file(run_dir: str | Path, input_path: str | Path, output_path: str |
     """
     run_cfg = load_run_config(run_dir)
     input_path, output_path = Path(input_path), Path(output_path)
-    _check_output(output_path, input_path)
+    _check_output(output_path, input_path, overwrite)
     column = text_column or run_cfg.data.text_column
-    table = read_table(input_path, encoding=run_cfg.data.encoding, columns=[column], what="--input")  # read once, before loading the model
+    # Read once, before loading the model.
+    table = read_table(input_path, encoding=encoding or run_cfg.data.encoding, columns=[column], what="--input")
     predictor = Predictor.from_run(run_dir, batch_size=batch_size)
     task = predictor.task
     rows = 0
@@ -202,7 +217,10 @@ def predict_file(run_dir: str | Path, input_path: str | Path, output_path: str |
         for frame in iter_table_batches(table, batch_size=CHUNK_ROWS):
             decoded = predictor.predict_scores(frame[column].tolist())
             frame = frame.copy()
-            for name, values in task.prediction_columns(decoded, predictor.labels).items():
+            predicted = task.prediction_columns(decoded, predictor.labels)
+            if rows == 0:
+                _check_no_clash(input_path, table.column_names, predicted)
+            for name, values in predicted.items():
                 frame[name] = values
             writer.write(frame)
             rows += len(frame)
@@ -210,12 +228,17 @@ def predict_file(run_dir: str | Path, input_path: str | Path, output_path: str |
     return rows
 
 
-def evaluate_file(run_dir: str | Path, data_path: str | Path, *, output_path: str | Path | None = None, batch_size: int = 32) -> dict:
+def evaluate_file(run_dir: str | Path, data_path: str | Path, *, output_path: str | Path | None = None, batch_size: int = 32,
+                  text_column: str | None = None, label_column: str | None = None, encoding: str | None = None,
+                  skip_bad_rows: bool | None = None, overwrite: bool = False) -> dict:
     """Metrics of a finished run on a labelled file, written to JSON and returned.
 
     Rows are read and cleaned with the run's data settings (columns, encoding,
     ``on_bad_rows``); a label the model does not know is an error naming it.
-    The metrics go to ``output_path`` (default ``run_dir/evaluations/<file stem>.json``).
+    The metrics go to ``output_path`` (default ``run_dir/evaluations/<file stem>.json``,
+    replaced by a later evaluation of the same file); an existing ``output_path``
+    needs ``overwrite``, and the run's own files are never an output. The
+    column names, encoding and bad-row policy default to the run's config.
 
     Example:
         >>> evaluate_file("runs/quickstart", "other.csv")["accuracy"]   # doctest: +SKIP
@@ -223,27 +246,36 @@ def evaluate_file(run_dir: str | Path, data_path: str | Path, *, output_path: st
     """
     run_dir, data_path = Path(run_dir), Path(data_path)
     run_cfg = load_run_config(run_dir)
+    out = _evaluation_output(run_dir, data_path, output_path, overwrite)
     d = run_cfg.data
-    ds = read_table(data_path, encoding=d.encoding, columns=[d.text_column, d.label_column], what="--data")
+    text_column, label_column = text_column or d.text_column, label_column or d.label_column
+    skip = d.on_bad_rows == "skip" if skip_bad_rows is None else skip_bad_rows
+    ds = read_table(data_path, encoding=encoding or d.encoding, columns=[text_column, label_column], what="--data")
     task = Task.load(run_dir)
-    texts = [clean_text(t) for t in ds[d.text_column]]
-    raw_labels = [task.label_cell(v) for v in ds[d.label_column]]
+    texts = [clean_text(t) for t in ds[text_column]]
+    raw_labels = [task.label_cell(v) for v in ds[label_column]]
     bad = [i + 1 for i, (t, lab) in enumerate(zip(texts, raw_labels)) if not t or lab is None]
-    if bad and d.on_bad_rows == "error":
+    if bad and not skip:
         shown = ", ".join(map(str, bad[:5])) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
-        raise DataError(f"{data_path}: {len(bad)} row(s) with empty text or a missing label (rows {shown}); fix them or set data.on_bad_rows: skip in the run's config")
+        raise DataError(f"{data_path}: {len(bad)} row(s) with empty text or a missing label (rows {shown}); fix them or pass --skip-bad-rows")
     bad_rows = set(bad)
     keep = [i for i in range(len(texts)) if (i + 1) not in bad_rows]
     predictor = Predictor.from_run(run_dir, batch_size=batch_size)
     rows = [i + 1 for i in keep]
-    parsed = task.parse_labels([raw_labels[i] for i in keep], rows, where=str(data_path), column=d.label_column)
+    parsed = task.parse_labels([raw_labels[i] for i in keep], rows, where=str(data_path), column=label_column)
     y_true = task.encode_targets(parsed, predictor.labels, where=str(data_path), rows=rows)
     logits = predictor.logits([texts[i] for i in keep])
     metrics = task.evaluate(logits, y_true, predictor.labels, with_confusion=True)
     metrics["file"] = str(data_path)
     if bad:
         metrics["skipped_rows"] = len(bad)
-    out = Path(output_path) if output_path else RunDir(run_dir).evaluation(data_path.stem)
     atomic_write_json(out, metrics)
     metrics["output"] = str(out)
     return metrics
+
+
+def _evaluation_output(run_dir: Path, data_path: Path, output_path, overwrite: bool) -> Path:
+    """Where ``evaluate`` writes: its own ``evaluations/<stem>.json`` by default, else a checked ``--output`` file."""
+    if not output_path:
+        return RunDir(run_dir).evaluation(data_path.stem)  # tfslm's own file: a new evaluation replaces it
+    return check_output_file(output_path, overwrite=overwrite, run_dir=run_dir, allowed_in_run=(EVALUATIONS_DIR,), inputs=[data_path])
