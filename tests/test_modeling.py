@@ -119,3 +119,47 @@ def test_upstream_pipeline_needs_dtype_none(tmp_path):
         transformers.pipeline("text-classification", model=str(tmp_path / "m"), framework="tf")
     result = text_classification_pipeline(tmp_path / "m")("the coach saw a goal")
     assert result[0]["label"] in LABELS.names
+
+
+@pytest.mark.slow
+@needs_minilm
+def test_truncated_or_mismatched_safetensors_are_one_line_user_errors(tmp_path):
+    import json
+    import shutil
+
+    from tfslm.backends.hf_tf import load_checkpoint
+
+    truncated = tmp_path / "truncated"
+    shutil.copytree(MINILM, truncated)
+    weights = truncated / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:4096])
+    with pytest.raises(ModelError, match=r"model.safetensors: not a readable safetensors file .*download the checkpoint again"):
+        load_checkpoint(str(truncated), LABELS)
+
+    other = tmp_path / "other-config"
+    shutil.copytree(MINILM, other)
+    config = json.loads((other / "config.json").read_text())
+    config["intermediate_size"] = config["intermediate_size"] * 2  # weights of another model size
+    (other / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ModelError, match=r"weights do not match config.json .*; use the config.json that came with these weights"):
+        load_checkpoint(str(other), LABELS)
+
+
+def test_download_faults_are_remote_errors_and_refusals_user_errors():
+    import requests
+    from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
+
+    from tfslm.backends.hf_tf import _download_error
+    from tfslm.errors import RemoteError
+
+    def http_error(cls, status):
+        response = requests.Response()
+        response.status_code = status
+        return cls(f"{status} Client Error", response=response)
+
+    assert isinstance(_download_error("me/m", http_error(HfHubHTTPError, 503)), RemoteError)
+    assert isinstance(_download_error("me/m", requests.ConnectionError("refused")), RemoteError)
+    refused = _download_error("me/m", http_error(RepositoryNotFoundError, 404))
+    assert isinstance(refused, ModelError) and str(refused).endswith("or set model.checkpoint to a local directory")
+    long = _download_error("me/m", http_error(HfHubHTTPError, 502).__class__("x " * 500, response=requests.Response()))
+    assert str(long).endswith("set model.checkpoint to a local directory")  # the fix survives a long server message

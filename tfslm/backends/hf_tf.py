@@ -20,6 +20,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import weakref
@@ -29,7 +30,7 @@ from typing import Any, Iterable, Sequence
 from tfslm.atomic import atomic_directory
 from tfslm.backends.wordpiece import SPECIAL_TOKENS, wordpiece_tokenizer_object, wordpiece_vocabulary  # noqa: F401 (re-exported)
 from tfslm.config import ModelConfig
-from tfslm.errors import ModelError
+from tfslm.errors import ModelError, RemoteError, one_line
 from tfslm.data.labels import LabelSpace
 
 __all__ = [
@@ -140,12 +141,26 @@ def resolve_checkpoint(checkpoint: str) -> Path:
     patterns = ["*.json", "*.txt", "*.model", "tf_model.h5", "tf_model-*.h5", "*.safetensors", "*.bin"]
     try:
         return Path(snapshot_download(checkpoint, allow_patterns=patterns))
-    except Exception as exc:  # offline, unknown repo, gated repo...
-        reason = " ".join(str(exc).split())[:200]
-        raise ModelError(
-            f"model.checkpoint: cannot get {checkpoint!r} from the Hub ({type(exc).__name__}: {reason}); "
-            "download it where there is network and set model.checkpoint to its local directory"
-        ) from None
+    except Exception as exc:  # offline, unknown repo, gated repo, server fault...
+        raise _download_error(checkpoint, exc) from None
+
+
+def _download_error(checkpoint: str, exc: BaseException) -> Exception:
+    """A refused or failed checkpoint download: the user's to fix (exit 2) unless the Hub or the network failed (exit 1)."""
+    import requests
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+
+    reason = f"{type(exc).__name__}: {one_line(exc, 160)}"
+    status = getattr(getattr(exc, "response", None), "status_code", None)
+    if isinstance(exc, LocalEntryNotFoundError):  # offline (HF_HUB_OFFLINE) and not in the local cache
+        return ModelError(f"model.checkpoint: cannot get {checkpoint!r} from the Hub: it is not in the local cache and downloads are off ({reason}); "
+                          "download it where there is network and set model.checkpoint to its local directory")
+    if (isinstance(exc, HfHubHTTPError) and status is not None and status >= 500) or isinstance(
+            exc, (requests.ConnectionError, requests.Timeout)):
+        return RemoteError(f"model.checkpoint: cannot get {checkpoint!r} from the Hub: the Hub failed ({reason}); "
+                           "nothing was trained: retry later, or set model.checkpoint to a local directory")
+    return ModelError(f"model.checkpoint: cannot get {checkpoint!r} from the Hub ({reason}); check the id and your "
+                      "access (a gated or private repo needs HF_TOKEN), or set model.checkpoint to a local directory")
 
 
 def max_length_limit(config: Any, tokenizer: Any = None) -> int | None:
@@ -244,19 +259,64 @@ def _load_safetensors_without_torch(path: Path, config: Any):
         files = [path.parent / s for s in shards]
     else:
         files = [path]
-    with safe_open(str(files[0]), framework="np") as handle:
-        fmt = (handle.metadata() or {}).get("format", "pt")
+    with _readable_weights(files[0]):
+        with safe_open(str(files[0]), framework="np") as handle:
+            fmt = (handle.metadata() or {}).get("format", "pt")
     if fmt == "tf":
         return tf_auto.TFAutoModelForSequenceClassification.from_pretrained(
             path.parent, config=config, ignore_mismatched_sizes=True
         )
     state_dict: dict[str, Any] = {}
     for file in files:
-        state_dict.update(load_file(str(file)))
+        with _readable_weights(file):
+            state_dict.update(load_file(str(file)))
     model = tf_auto.TFAutoModelForSequenceClassification.from_config(config)
     model(model.dummy_inputs, training=False)
-    load_pytorch_state_dict_in_tf2_model(model, state_dict, allow_missing_keys=True, ignore_mismatched_sizes=True, skip_logger_warnings=True)
+    try:
+        _, info = load_pytorch_state_dict_in_tf2_model(model, state_dict, allow_missing_keys=True, ignore_mismatched_sizes=True,
+                                                       skip_logger_warnings=True, output_loading_info=True)
+    except ValueError as exc:  # transformers reshapes kernels before it compares shapes
+        raise ModelError(f"{path}: weights do not match config.json ({one_line(exc, 120)}); "
+                         "use the config.json that came with these weights") from None
+    _check_weights_match(path, info)
     return model
+
+
+@contextlib.contextmanager
+def _readable_weights(file: Path):
+    """A truncated, empty or corrupt weights file is the user's to fix: one line naming it."""
+    if not file.is_file():
+        raise ModelError(f"{file}: missing (listed by the checkpoint's index); download the checkpoint again")
+    try:
+        yield
+    except ModelError:
+        raise
+    except Exception as exc:  # SafetensorError, OSError, ValueError: all mean "not a whole safetensors file"
+        raise ModelError(
+            f"{file}: not a readable safetensors file ({type(exc).__name__}: {one_line(exc, 120)}); "
+            "the download may be truncated: download the checkpoint again"
+        ) from None
+
+
+# Head weights are expected to be new: the classifier is fresh for the run's labels.
+_HEAD_NAMES = ("classifier", "pre_classifier", "score", "pooler", "lm_head", "cls.", "qa_outputs")
+
+
+def _check_weights_match(path: Path, info: dict) -> None:
+    """Encoder weights missing or of another shape mean the weights and config.json are of different models."""
+    mismatched = [(name, a, b) for name, a, b in info.get("mismatched_keys", []) if not any(h in name for h in _HEAD_NAMES)]
+    if mismatched:
+        name, got, want = mismatched[0]
+        raise ModelError(
+            f"{path}: weights do not match config.json ({len(mismatched)} tensor(s) of another shape, e.g. {name}: "
+            f"{tuple(got)} in the file, {tuple(want)} in the config); use the config.json that came with these weights"
+        )
+    missing = [name for name in info.get("missing_keys", []) if not any(h in name for h in _HEAD_NAMES)]
+    if missing:
+        raise ModelError(
+            f"{path}: {len(missing)} encoder weight(s) of config.json are not in the file (e.g. {missing[0]}); "
+            "use the config.json that came with these weights, or download the checkpoint again"
+        )
 
 
 # ---------------------------------------------------------------- from scratch
