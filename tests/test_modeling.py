@@ -163,3 +163,11 @@ def test_download_faults_are_remote_errors_and_refusals_user_errors():
     assert isinstance(refused, ModelError) and str(refused).endswith("or set model.checkpoint to a local directory")
     long = _download_error("me/m", http_error(HfHubHTTPError, 502).__class__("x " * 500, response=requests.Response()))
     assert str(long).endswith("set model.checkpoint to a local directory")  # the fix survives a long server message
+
+
+def test_a_vocab_size_below_what_the_texts_need_is_an_error_with_the_figure():
+    from tfslm.backends.hf_tf import build_tokenizer
+    from tfslm.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"model.vocab_size: 100 is below the \d+ tokens .*set model.vocab_size: \d+ or more"):
+        build_tokenizer(ModelConfig(architecture="bert", vocab_size=100), train_texts=["Ação e coração", "naïve café"])

@@ -390,10 +390,19 @@ def _scratch_positions(model_cfg: ModelConfig) -> int:
 def _scratch_tokenizer(model_cfg: ModelConfig, train_texts: Iterable[str]):
     # DistilBERT takes no token_type_ids; the saved tokenizer must not produce them.
     input_names = ("input_ids", "attention_mask") if model_cfg.architecture == "distilbert" else ("input_ids", "token_type_ids", "attention_mask")
-    return train_wordpiece_tokenizer(
+    tokenizer = train_wordpiece_tokenizer(
         train_texts, vocab_size=model_cfg.vocab_size, lowercase=model_cfg.lowercase,
         model_max_length=_scratch_positions(model_cfg), model_input_names=input_names,
     )
+    if len(tokenizer) > model_cfg.vocab_size:
+        # Every character of the texts (and its ## form) must be in: the vocabulary cannot be smaller.
+        from tfslm.errors import ConfigError
+
+        raise ConfigError(
+            f"model.vocab_size: {model_cfg.vocab_size} is below the {len(tokenizer)} tokens the training texts need "
+            f"(special tokens and every character, alone and as ##suffix); set model.vocab_size: {len(tokenizer)} or more"
+        )
+    return tokenizer
 
 
 def build_from_scratch(model_cfg: ModelConfig, labels: LabelSpace, train_texts: Iterable[str] | None, task=None, tokenizer=None):

@@ -198,6 +198,7 @@ def _train(cfg: Config, dist, run_dir: Path, started: float, *, overwrite: bool,
     log.info("performance on %s: %s", perf.device_detail, ", ".join(f"{k} {getattr(perf, k)} ({v})" for k, v in perf.reasons.items()))
     model, tokenizer = _build_run_model(cfg, data, task, dist, perf)
     inputs = build_inputs_from_config(cfg, data, model, tokenizer, batch_size=batch_size)
+    _warn_oversized_positions(cfg, inputs)
     _compile_run_model(model, cfg, dist, perf, task, inputs.steps_per_epoch)
     _write_run_header(run_dir, cfg, data, task)
     callbacks, early_stopping, backup = _run_callbacks(cfg, dist, run_dir, inputs, data, task)
@@ -208,6 +209,15 @@ def _train(cfg: Config, dist, run_dir: Path, started: float, *, overwrite: bool,
         metrics["resumed_from"] = backup.resumed_from
     model = _save_and_export(cfg, run_dir, model, tokenizer, data, task, perf, metrics)
     return _finish_run(cfg, dist, run_dir, metrics, history, model, tokenizer, staged=staged)
+
+
+def _warn_oversized_positions(cfg: Config, inputs) -> None:
+    """A from-scratch model sized for far longer texts than the data has trains a position table it never uses."""
+    edges = inputs.statistics.bucket_edges
+    if cfg.model.architecture and edges and cfg.model.max_length >= 2 * edges[-1]:
+        log.warning(
+            "model.max_length %d is far above the longest text (%d tokens, padded): from scratch, set model.max_length: %d "
+            "for a smaller position table and the same results", cfg.model.max_length, edges[-1], max(8, edges[-1]))
 
 
 def _backup_dir(cfg: Config, dist, run_dir: Path) -> Path:
