@@ -101,7 +101,7 @@ def test_file_destinations(tmp_path):
 def test_full_or_read_only_destinations_are_named_in_one_line():
     import errno
 
-    from tfslm.cli import storage_problem
+    from tfslm.errors import storage_problem
 
     full = OSError(errno.ENOSPC, "No space left on device", "/data/runs/x/model/tf_model.h5")
     assert storage_problem(full).startswith("/data/runs/x/model/tf_model.h5: no space left; free space there")
@@ -114,3 +114,45 @@ def test_full_or_read_only_destinations_are_named_in_one_line():
         assert storage_problem(wrapped).startswith("/ro/run: read-only file system; make it writable")
     assert "no space left" in storage_problem(RuntimeError("Can't write data (file write failed: errno = 28, No space left on device)"))
     assert storage_problem(ValueError("bad value")) is None
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+    """A 1.2 MiB tmpfs (root only): room for a tiny run's backup but not for its SavedModel."""
+    import shutil
+    import subprocess
+
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    if shutil.which("mount") is None or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1200k", "tmpfs", str(mount)],
+                                                       capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here (needs root)")
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], capture_output=True)
+
+
+@pytest.mark.slow
+def test_a_full_disk_during_training_is_one_line_and_the_run_resumes_after_space_is_freed(small_disk, tmp_path):
+    import subprocess
+    import sys
+
+    import yaml
+
+    from conftest import make_rows, tiny_config_dict, write_csv
+
+    train = write_csv(tmp_path / "train.csv", make_rows(120, seed=1))
+    cfg = tiny_config_dict(tmp_path, train, training={"epochs": 2})
+    cfg["output_dir"] = str(small_disk / "runs")
+    config = tmp_path / "tiny.yaml"
+    config.write_text(yaml.safe_dump(cfg))
+    command = [sys.executable, "-m", "tfslm.cli", "train", str(config), "--verbose", "0"]
+    full = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    lines = full.stderr.strip().splitlines()
+    assert full.returncode == 1, full.stderr[-2000:]
+    assert lines[-1].startswith(f"tfslm: error: {small_disk / 'runs' / 'tiny'}: no space left; free space there")
+    assert "Traceback" not in full.stderr
+    subprocess.run(["mount", "-o", "remount,size=20m", str(small_disk)], check=True)
+    again = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "tfslm: resuming " in again.stderr  # from the backup the full disk left, not from scratch
+    assert (small_disk / "runs" / "tiny" / "metrics.json").is_file()

@@ -11,7 +11,6 @@ Example:
 from __future__ import annotations
 
 import argparse
-import errno
 import json
 import logging
 import os
@@ -21,7 +20,7 @@ from typing import Sequence
 
 from tfslm import _env
 from tfslm._version import __version__
-from tfslm.errors import RemoteError, UserError, one_line
+from tfslm.errors import RemoteError, StorageError, UserError, one_line, storage_problem
 from tfslm.run_dir import RunDir
 
 __all__ = ["main", "build_parser"]
@@ -228,28 +227,6 @@ COMMANDS = {
 }
 
 
-_STORAGE_ERRNOS = {errno.ENOSPC: "no space left", errno.EDQUOT: "disk quota exceeded", errno.EROFS: "read-only file system"}
-_STORAGE_TEXTS = {"no space left on device": "no space left", "disk quota exceeded": "disk quota exceeded",
-                  "read-only file system": "read-only file system"}
-
-
-def storage_problem(exc: BaseException) -> str | None:
-    """One line for a full or read-only destination anywhere in ``exc``'s chain (h5py and TF wrap OSError), else None."""
-    seen: set[int] = set()
-    while exc is not None and id(exc) not in seen:
-        seen.add(id(exc))
-        what = _STORAGE_ERRNOS.get(getattr(exc, "errno", None))
-        if what is None:
-            text = str(exc).lower()
-            what = next((v for k, v in _STORAGE_TEXTS.items() if k in text), None)
-        if what is not None:
-            where = getattr(exc, "filename", None) or "the output directory"
-            fix = "make it writable or choose another output_dir" if "read-only" in what else "free space there (or choose another output_dir)"
-            return f"{where}: {what}; {fix} and rerun the same command (an unfinished training resumes from its backup)"
-        exc = exc.__cause__ or exc.__context__
-    return None
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -271,6 +248,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             traceback.print_exc()
         print(f"tfslm: error: {one_line(exc)}", file=sys.stderr)
         return exc.exit_code
+    except StorageError as exc:
+        if debug:
+            traceback.print_exc()
+        print(f"tfslm: error: {one_line(exc)}", file=sys.stderr)
+        return exc.exit_code
     except RemoteError as exc:
         if debug:
             traceback.print_exc()
@@ -285,7 +267,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as exc:  # a bug, not a user mistake: say so, keep it to one line
         if debug:
             traceback.print_exc()
-        storage = storage_problem(exc)
+        storage = storage_problem(exc, where=getattr(exc, "filename", None))
         if storage:  # the machine's fault, not the user's input nor a bug: exit 1 like a remote fault
             print(f"tfslm: error: {storage}", file=sys.stderr)
             return 1

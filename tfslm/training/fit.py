@@ -17,7 +17,7 @@ from typing import Any
 
 from tfslm.atomic import make_temporary_sibling, replace_directory
 from tfslm.config import Config, config_to_dict
-from tfslm.errors import RemoteError, RunDirError, UserError
+from tfslm.errors import RemoteError, RunDirError, StorageError, UserError, storage_problem
 from tfslm.run_dir import CONFIG_FILE, RunDir, write_yaml
 from tfslm.training.interrupt import TrainingInterrupted
 
@@ -182,6 +182,9 @@ def train(cfg: Config, *, overwrite: bool = False, verbose: int | str = "auto") 
                 raise TrainingInterrupted(exc.signum) from None
         elif not existed and not has_backup(run.backup):
             shutil.rmtree(run.root, ignore_errors=True)  # a failed first attempt leaves no empty run directory
+        problem = storage_problem(exc, where=str(run.root)) if isinstance(exc, Exception) else None
+        if problem:
+            raise StorageError(problem) from None
         raise
 
 
