@@ -56,8 +56,17 @@ def test_a_failed_first_train_leaves_no_run_directory(tmp_path, capsys):
 
 
 def test_overwrite_replaces_the_whole_run_and_leaves_no_stale_files(tmp_path, train_csv):
+    import stat
+
     config, run = _config(tmp_path, train_csv)
-    assert main(["train", str(config)]) == 0
+    previous = os.umask(0o022)
+    try:
+        assert main(["train", str(config)]) == 0
+    finally:
+        os.umask(previous)
+    # Readable by a TF Serving process or a colleague, like cp or save_pretrained output.
+    modes = {stat.S_IMODE(p.stat().st_mode) for p in [run, *run.rglob("*")] if not p.is_symlink()}
+    assert modes == {0o644, 0o755}, sorted(oct(m) for m in modes)
     (run / "evaluations").mkdir()
     (run / "evaluations" / "old.json").write_text("{}")
     (run / "plots" / "stale.png").write_bytes(b"x")
