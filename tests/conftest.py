@@ -67,6 +67,20 @@ def assert_one_line_error(capsys, code, fragment):
     assert not any("Traceback" in line for line in err)
 
 
+def wait_for(predicate, proc, timeout: float) -> bool:
+    """Poll ``predicate`` until it holds (True), ``proc`` exits or ``timeout`` seconds pass (False)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        if proc.poll() is not None:
+            return False
+        time.sleep(0.01)
+    return False
+
+
 def write_csv(path: Path, rows: list[dict], fieldnames=None, delimiter=",") -> Path:
     fieldnames = fieldnames or list(rows[0].keys())
     with open(path, "w", newline="", encoding="utf-8") as handle:

@@ -7,25 +7,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
 import yaml
 
-from conftest import make_rows, tiny_config_dict, write_csv
+from conftest import make_rows, tiny_config_dict, wait_for, write_csv
 
 pytestmark = pytest.mark.slow
-
-
-def _wait_for(predicate, proc, timeout):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        if proc.poll() is not None:
-            return False
-        time.sleep(0.01)
-    return False
 
 
 def test_sigterm_backs_up_at_the_next_step_and_the_rerun_resumes_there(tmp_path):
@@ -42,7 +30,7 @@ def test_sigterm_backs_up_at_the_next_step_and_the_rerun_resumes_there(tmp_path)
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
         epoch_1_done = lambda: history.is_file() and len(history.read_text().splitlines()) >= 2  # noqa: E731
-        assert _wait_for(epoch_1_done, proc, 240), proc.stderr.read()[-2000:] if proc.poll() is not None else "timed out"
+        assert wait_for(epoch_1_done, proc, 240), proc.stderr.read()[-2000:] if proc.poll() is not None else "timed out"
         proc.send_signal(signal.SIGTERM)
         _, stderr = proc.communicate(timeout=120)
     finally:

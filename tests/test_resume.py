@@ -6,13 +6,12 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
 import yaml
 
-from conftest import make_rows, tiny_config_dict, write_csv
+from conftest import make_rows, tiny_config_dict, wait_for, write_csv
 from tfslm.cli import main
 from tfslm.errors import RunDirError
 
@@ -239,17 +238,6 @@ def test_crash_after_training_resumes_without_training_again(tmp_path, train_csv
     assert not (run / "backup").exists()
 
 
-def _wait_for(predicate, proc, timeout):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        if proc.poll() is not None:
-            return False
-        time.sleep(0.02)
-    return False
-
-
 def _checkpoint_number(run_dir):
     index = run_dir / "backup" / "chief" / "checkpoint"
     try:
@@ -276,10 +264,10 @@ def test_train_killed_with_sigkill_during_epoch_2_resumes(tmp_path):
         try:
             history = run_dir / "logs" / "history.csv"
             epoch_1_done = lambda: history.is_file() and len(history.read_text().splitlines()) >= 2  # noqa: E731
-            assert _wait_for(epoch_1_done, proc, 240), (tmp_path / "first.log").read_text()[-2000:]
+            assert wait_for(epoch_1_done, proc, 240), (tmp_path / "first.log").read_text()[-2000:]
             at_epoch_end = _checkpoint_number(run_dir)
             # The next checkpoint is a step backup inside epoch 2.
-            assert _wait_for(lambda: (_checkpoint_number(run_dir) or 0) > at_epoch_end, proc, 120)
+            assert wait_for(lambda: (_checkpoint_number(run_dir) or 0) > at_epoch_end, proc, 120)
             proc.send_signal(signal.SIGKILL)
         finally:
             proc.kill()
