@@ -398,3 +398,16 @@ def test_early_stopping_tie_goes_to_lower_val_loss():
     for epoch, (qwk, loss) in enumerate([(0.0, 0.9), (0.0, 0.5), (0.0, 0.7), (0.2, 0.8), (0.2, 0.6)]):
         stop.on_epoch_end(epoch, {"val_qwk": qwk, "val_loss": loss})
     assert stop.best_epoch == 4 and stop.best == 0.2
+
+
+def test_scores_off_the_grid_are_a_warning_with_the_figure(caplog):
+    import logging
+
+    task = Task(problem_type="regression", score_range=(0, 1000), score_step=40)
+    with caplog.at_level(logging.WARNING, logger="tfslm"):
+        task.parse_labels([[40.0], [35.0], [80.0], [990.0]], [1, 2, 3, 4], where="train.csv", column="score")
+    assert "2 of 4 score(s) in column 'score' are not on the data.score_step 40 grid (e.g. 35, rows 2, 4)" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="tfslm"):
+        task.parse_labels([[40.0], [80.0]], [1, 2], where="train.csv", column="score")
+    assert caplog.text == ""

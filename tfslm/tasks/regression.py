@@ -15,6 +15,8 @@ Example:
 
 from __future__ import annotations
 
+import logging
+
 from dataclasses import dataclass
 from typing import Any, ClassVar, Sequence
 
@@ -25,6 +27,8 @@ from tfslm.errors import DataError
 from tfslm.tasks.base import REGRESSION, Task, parse_number_list, register, render, rows_text, score_column
 from tfslm.tasks.metrics import confusion_matrix, grid_ids, score_metrics
 from tfslm.tasks.ops import NUMPY, graph_ops
+
+log = logging.getLogger("tfslm")
 
 __all__ = ["RegressionTask", "ScaledMSE"]
 
@@ -170,7 +174,23 @@ class RegressionTask(Task):
                 f"{where}: {len(outside)} score(s) in column {column!r} outside data.score_range [{low:g}, {high:g}] "
                 f"(rows {rows_text(outside)}); fix them or widen data.score_range"
             )
+        self._warn_off_grid(array, rows, where, column)
         return array
+
+    def _warn_off_grid(self, array: np.ndarray, rows, where, column) -> None:
+        """Scores between the grid's steps are rounded by QWK and by every prediction: say so once, with the figure."""
+        if not self.score_step:
+            return
+        low = self.score_range[0]
+        steps = (array - low) / self.score_step
+        off = np.abs(steps - np.round(steps)) > 1e-6
+        bad = [r for r, o in zip(rows, off.any(axis=1)) if o]
+        if bad:
+            example = float(array[off][0])
+            log.warning(
+                "%s: %d of %d score(s) in column %r are not on the data.score_step %g grid (e.g. %g, rows %s): predictions "
+                "and QWK round them to the grid; set data.score_step to the data's step, or leave it out for continuous scores",
+                where, len(bad), len(rows), column, self.score_step, example, rows_text(bad))
 
     def _headline(self, targets: np.ndarray) -> np.ndarray:
         """The score metrics headline: the single target, or the total of several."""
