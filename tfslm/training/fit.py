@@ -220,7 +220,7 @@ def _warn_oversized_positions(cfg: Config, inputs) -> None:
     if cfg.model.architecture and edges and cfg.model.max_length >= 2 * edges[-1]:
         log.warning(
             "model.max_length %d is far above the longest text (%d tokens, padded): from scratch, set model.max_length: %d "
-            "for a smaller position table and the same results", cfg.model.max_length, edges[-1], max(8, edges[-1]))
+            "for a smaller, faster position table", cfg.model.max_length, edges[-1], max(8, edges[-1]))
 
 
 def _backup_dir(cfg: Config, dist, run_dir: Path) -> Path:
@@ -238,6 +238,9 @@ def _start_run(cfg: Config, dist, run_dir: Path, overwrite: bool, *, staged: boo
         check_push(cfg.hub.repo_id)  # a missing or rejected token fails now, not after training
     if dist.is_chief:
         run_dir.mkdir(parents=True, exist_ok=True)
+        if overwrite and not staged and RunDir(run_dir).is_finished():
+            # In place (a cluster): un-mark it first, so a crash from here on leaves a run that is clearly unfinished.
+            RunDir(run_dir).metrics.unlink()
     position = None
     if not staged and (dist.is_chief or not overwrite):
         # An unfinished run's backup: resumed by fit below if the config matches (else a RunDirError).
