@@ -78,12 +78,12 @@ def test_overwrite_replaces_the_whole_run_and_leaves_no_stale_files(tmp_path, tr
 
 
 def test_an_interrupted_overwrite_leaves_the_old_run_whole(tmp_path):
-    train_csv = write_csv(tmp_path / "train.csv", make_rows(800, seed=3))
+    train_csv = write_csv(tmp_path / "train.csv", make_rows(480, seed=3))
     config, run = _config(tmp_path, train_csv, batch_size=8)
     assert main(["train", str(config)]) == 0
     before = {p.relative_to(run).as_posix(): p.read_bytes() for p in run.rglob("*") if p.is_file()}
     yaml_cfg = yaml.safe_load(config.read_text())
-    yaml_cfg["training"]["epochs"] = 3
+    yaml_cfg["training"]["epochs"] = 2
     config.write_text(yaml.safe_dump(yaml_cfg))
     command = [sys.executable, "-m", "tfslm.cli", "train", str(config), "--overwrite", "--verbose", "0"]
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
