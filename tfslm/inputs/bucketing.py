@@ -39,7 +39,6 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from tfslm.inputs.batching import (
-    MULTIPLE,
     WINDOW_BATCHES,
     band_order,
     batch_count,
