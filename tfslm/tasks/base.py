@@ -489,8 +489,14 @@ class Task:
         """The scalars of :meth:`evaluate` that go into the Keras epoch logs (``val_`` is prefixed)."""
         return {k: v for k, v in metrics.items() if k != "num_examples" and not isinstance(v, (dict, list, tuple))}
 
-    def fit_decoding(self, logits, y_true, labels: LabelSpace) -> "Task":
-        """The task with its decoding tuned on validation outputs (e.g. thresholds); unchanged here."""
+    def fit_decoding(self, logits, y_true, labels: LabelSpace, *, train_targets=None) -> "Task":
+        """The task with its decoding tuned on validation outputs (e.g. thresholds); unchanged here.
+
+        Args:
+            logits, y_true: the validation outputs and their targets (as :meth:`evaluate` takes them).
+            train_targets: the training split's encoded targets (as ``y_true``), for rules that
+                match the training distribution (a score stretch); None where unknown.
+        """
         return self
 
     def decode(self, logits, labels: LabelSpace) -> dict[str, np.ndarray]:

@@ -239,7 +239,7 @@ class MultiLabelTask(Task):
         """The decision rule, for NumPy and the graph: ``sigmoid(logit) >= threshold``, compared on the logit scale."""
         return xp.at_least(logits, xp.constant(self._logit_thresholds(self.thresholds_for(labels))))
 
-    def fit_decoding(self, logits, y_true, labels: LabelSpace) -> "MultiLabelTask":
+    def fit_decoding(self, logits, y_true, labels: LabelSpace, *, train_targets=None) -> "MultiLabelTask":
         """The task with each label's threshold tuned on validation outputs.
 
         Each label gets the threshold of :data:`THRESHOLD_GRID` with the best F1

@@ -342,11 +342,19 @@ def _evaluate_splits(model, inputs, data, task, run_dir: Path):
 
             logits, y_true = pool_document_outputs(logits, y_true, windows, task)
         if split == "validation":  # decoding tuned on validation outputs (multi-label thresholds; a no-op for most tasks)
-            task = task.fit_decoding(logits, y_true, data.labels)
+            task = task.fit_decoding(logits, y_true, data.labels, train_targets=_train_targets(data))
             task.save(run_dir)
         metrics[split] = evaluate_predictions(logits, y_true, data.labels, with_confusion=True, task=task)
         save_predictions(run_dir, split, logits, y_true, data.labels, task)  # for the report's plots
     return metrics, task
+
+
+def _train_targets(data):
+    """The training split's encoded targets (its ``label`` column), for decodings fitted to the training distribution."""
+    import numpy as np
+
+    dataset = getattr(data, "dataset", None)  # TextData; a prepared (TFRecord) directory keeps no label column in memory
+    return np.asarray(dataset["train"]["label"]) if dataset is not None and "train" in dataset else None
 
 
 def _run_summary(cfg: Config, dist, perf, inputs, data, task, model, history, early_stopping, started: float) -> dict[str, Any]:
