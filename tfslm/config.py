@@ -72,6 +72,8 @@ class DataConfig:
     # targets, derived total, and bands for classifying scores.
     score_range: list[float] | None = None
     score_step: float | None = None
+    # How scores are decoded (tfslm.tasks.score_decoding): round | stretch | thresholds; None: stretch.
+    score_decoding: str | None = None
     target_names: list[str] | None = None
     derive_total: bool = False
     bins: list[float] | None = None
@@ -447,6 +449,10 @@ def _validate_task(d: DataConfig, m: ModelConfig) -> None:
     _choice("model.problem_type", m.problem_type, problem_types())
     _choice("model.ordinal_decoding", m.ordinal_decoding, ORDINAL_DECODINGS)
     _choice("data.long_text", d.long_text, LONG_TEXT_POLICIES)
+    if d.score_decoding is not None:
+        from tfslm.tasks.score_decoding import SCORE_DECODINGS
+
+        _choice("data.score_decoding", d.score_decoding, SCORE_DECODINGS)
     if d.chunk_stride < 1:
         raise ConfigError(f"data.chunk_stride: expected an integer >= 1, got {d.chunk_stride}; use e.g. 128 (the default)")
     if d.score_range is not None:

@@ -269,6 +269,11 @@ class Task:
                 f"data.derive_total: only used with model.problem_type multi_target_regression, got {m.problem_type}; "
                 "remove data.derive_total, or set model.problem_type: multi_target_regression"
             )
+        if getattr(d, "score_decoding", None) is not None and not task_class(m.problem_type).is_regression:
+            raise ConfigError(
+                f"data.score_decoding: decodes predicted scores, but model.problem_type is {m.problem_type}; "
+                "remove data.score_decoding, or set model.problem_type: regression"
+            )
 
     # ------------------------------------------------------------ properties
     @property
@@ -498,6 +503,10 @@ class Task:
                 match the training distribution (a score stretch); None where unknown.
         """
         return self
+
+    def decoding_summary(self) -> dict[str, Any]:
+        """What :meth:`fit_decoding` fitted, for ``metrics.json`` and the report (empty: nothing to fit)."""
+        return {}
 
     def decode(self, logits, labels: LabelSpace) -> dict[str, np.ndarray]:
         """Turn raw model outputs into predictions (NumPy)."""

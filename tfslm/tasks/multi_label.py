@@ -262,6 +262,9 @@ class MultiLabelTask(Task):
             chosen.append(THRESHOLD_GRID[best])
         return dataclasses.replace(self, thresholds=tuple(chosen))
 
+    def decoding_summary(self) -> dict[str, Any]:
+        return {"thresholds": list(self.thresholds)}
+
     # ------------------------------------------------------------ windows, evaluation
     def _pool(self, xp, logits, doc_index, num_docs: int):
         """The mean of the window probabilities per label, as logits (a sigmoid gives the mean back)."""

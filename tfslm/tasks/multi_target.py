@@ -97,7 +97,7 @@ class MultiTargetTask(RegressionTask):
         return head_true, head_pred, head_grid
 
     def _decode(self, xp, logits) -> dict:
-        scores = self._snap(xp, self._unscale(xp, logits))
+        scores = self._decoded_scores(xp, logits)
         out = {"scores": scores}
         if self.derive_total:
             out["score"] = xp.sum(scores, axis=-1)

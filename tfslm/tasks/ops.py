@@ -81,6 +81,11 @@ class _NumpyOps:
         return sums / np.maximum(counts, 1.0)
 
     @staticmethod
+    def count_at_least(values, cuts):
+        """``[n, targets]`` values, ``[targets, cuts]`` cut points: how many cuts each value reaches."""
+        return (values[:, :, None] >= np.asarray(cuts, dtype=np.float64)[None, :, :]).sum(axis=-1).astype(np.float64)
+
+    @staticmethod
     def at_least(values, thresholds):
         # TensorFlow's CPU/GPU kernels flush float32 subnormals to zero; so does this comparison.
         values = np.where(np.abs(values) < np.finfo(np.float32).tiny, 0.0, values)
@@ -101,7 +106,7 @@ class _GraphOps:
         return self.tf.cast(values, self.tf.float32)
 
     def constant(self, values):
-        return self.tf.constant([float(v) for v in values], self.tf.float32)
+        return self.tf.constant(np.asarray(values, dtype=np.float32))
 
     def floor(self, values):
         return self.tf.floor(values)
@@ -145,6 +150,10 @@ class _GraphOps:
 
     def segment_mean(self, values, segment_ids, num_segments):
         return self.tf.math.unsorted_segment_mean(values, segment_ids, num_segments)
+
+    def count_at_least(self, values, cuts):
+        reached = self.tf.greater_equal(values[:, :, None], self.tf.cast(cuts, self.tf.float32)[None, :, :])
+        return self.tf.reduce_sum(self.tf.cast(reached, self.tf.float32), axis=-1)
 
     def at_least(self, values, thresholds):
         return self.tf.greater_equal(values, thresholds)

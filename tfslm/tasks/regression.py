@@ -15,8 +15,8 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import logging
-
 from dataclasses import dataclass
 from typing import Any, ClassVar, Sequence
 
@@ -27,6 +27,9 @@ from tfslm.errors import DataError
 from tfslm.tasks.base import REGRESSION, Task, parse_number_list, register, render, rows_text, score_column
 from tfslm.tasks.metrics import confusion_matrix, grid_ids, score_metrics
 from tfslm.tasks.ops import NUMPY, graph_ops
+from tfslm.tasks.score_decoding import (
+    DEFAULT_SCORE_DECODING, SCORE_DECODINGS, apply_stretch, fit_stretch, fit_thresholds, threshold_index,
+)
 
 log = logging.getLogger("tfslm")
 
@@ -61,9 +64,18 @@ _PER_TARGET = """Per target{% if scores and scores.headline %} ({{ scores.headli
 
 _USAGE_DECODE = """outputs = model(**inputs).logits.numpy()  # [texts, {{ scores.num_targets }}]: {{ scores.output_names }}, scaled to [0, 1]
 low, high, step = {{ scores.low }}, {{ scores.high }}, {{ scores.step }}
+{% if scores.rule == "thresholds" -%}
+cuts = np.array({{ scores.params }})  # per target, tuned on the validation set (task.json)
+scores = np.clip(low + (outputs[:, :, None] >= cuts[None]).sum(axis=-1) * step, low, high)
+{% else -%}
+{% if scores.rule == "stretch" -%}
+scale, shift = np.array({{ scores.params }}).T  # per target, fitted after training (task.json)
+outputs = outputs * scale + shift
+{% endif -%}
 scores = np.clip(low + outputs * (high - low), low, high)
 {% if scores.step != "None" -%}
 scores = np.clip(low + np.floor((scores - low) / step + 0.5) * step, low, high)  # nearest grid value, halves up
+{% endif -%}
 {% endif -%}
 {% if scores.derive_total -%}
 total = scores.sum(axis=1)
@@ -89,9 +101,17 @@ def ScaledMSE():  # noqa: N802 (a class factory: TensorFlow is imported on first
 @register
 @dataclass(frozen=True)
 class RegressionTask(Task):
-    """One score per text (see the module docstring); needs ``score_range``."""
+    """One score per text (see the module docstring); needs ``score_range``.
+
+    Args:
+        score_decoding: ``round``, ``stretch`` or ``thresholds`` (:mod:`tfslm.tasks.score_decoding`).
+        decoding_params: per target, ``(scale, shift)`` of the stretch or the cut points of the
+            thresholds, fitted by :meth:`fit_decoding`; empty: plain rounding.
+    """
 
     problem_type: str = REGRESSION
+    score_decoding: str = "round"
+    decoding_params: tuple = ()
 
     PROBLEM_TYPE: ClassVar[str] = REGRESSION
     hf_problem_type: ClassVar[str] = "regression"
@@ -104,6 +124,17 @@ class RegressionTask(Task):
         self._default_targets()
         if self.score_range is None:
             raise ValueError(f"Task: problem_type {self.problem_type} needs score_range=(low, high)")
+        if self.score_decoding not in SCORE_DECODINGS:
+            raise ValueError(f"Task: score_decoding {self.score_decoding!r} is unknown; expected one of: {', '.join(SCORE_DECODINGS)}")
+        if self.score_decoding == "thresholds" and not self.score_step:
+            raise ValueError("Task: score_decoding thresholds needs score_step (the grid the cut points separate)")
+        object.__setattr__(self, "decoding_params", tuple(tuple(float(v) for v in row) for row in self.decoding_params))
+        if self.decoding_params and len(self.decoding_params) != self.num_targets:
+            raise ValueError(f"Task: {len(self.decoding_params)} rows of decoding_params for {self.num_targets} target(s); fit them again")
+
+    @classmethod
+    def config_options(cls, cfg) -> dict[str, Any]:
+        return {"score_decoding": cfg.data.score_decoding or DEFAULT_SCORE_DECODING}
 
     def _default_targets(self) -> None:
         if not self.target_names:
@@ -121,6 +152,11 @@ class RegressionTask(Task):
         cls._validate_targets(d, m)
         if d.bins is not None or d.bin_width is not None:
             raise ConfigError("data.bins/data.bin_width: bands are classes; use them with single_label_classification or ordinal")
+        if d.score_decoding == "thresholds" and not d.score_step:
+            raise ConfigError(
+                "data.score_decoding: thresholds separate the values of the score grid, and data.score_step is not set; "
+                "set data.score_step (e.g. 40), or use data.score_decoding: stretch"
+            )
 
     @classmethod
     def _validate_targets(cls, d, m) -> None:
@@ -252,7 +288,7 @@ class RegressionTask(Task):
         scaled_true = np.asarray(y_true, dtype=np.float64).reshape(len(logits), -1)
         out: dict = {"loss": float(np.mean((logits - scaled_true) ** 2)) if len(logits) else 0.0}
         true = self.unscale(scaled_true, round_to_grid=False)
-        pred = self.unscale(logits)
+        pred = self._decoded_scores(NUMPY, logits)
         head_true, head_pred, head_grid = self._score_metrics(true, pred, out)
         out["num_examples"] = int(len(logits))
         if with_confusion and head_grid is not None:
@@ -266,10 +302,41 @@ class RegressionTask(Task):
         return true[:, 0], pred[:, 0], grid
 
     # ------------------------------------------------------------ decoding
+    def _decoded_scores(self, xp, logits):
+        """``[n, targets]`` scores on the original scale by the fitted rule, for NumPy and the graph alike."""
+        if self.score_decoding == "thresholds" and self.decoding_params:
+            low, high = self.score_range
+            return xp.clip(low + threshold_index(xp, logits, self.decoding_params) * self.score_step, low, high)
+        if self.score_decoding == "stretch" and self.decoding_params:
+            logits = apply_stretch(xp, logits, self.decoding_params)
+        return self._snap(xp, self._unscale(xp, logits))
+
     def _decode(self, xp, logits) -> dict:
-        """The decoding rule, for NumPy and the graph: unscale, clip, round to the grid."""
-        scores = self._snap(xp, self._unscale(xp, logits))
+        """The decoding rule, for NumPy and the graph: the fitted stretch or thresholds, unscale, clip, round to the grid."""
+        scores = self._decoded_scores(xp, logits)
         return {"scores": scores, "score": xp.column(scores, 0)}
+
+    def fit_decoding(self, logits, y_true, labels: LabelSpace, *, train_targets=None) -> "RegressionTask":
+        """The task with ``score_decoding`` fitted on validation outputs (``round``: unchanged).
+
+        ``stretch`` matches the outputs' mean and spread to ``train_targets`` (the validation
+        targets when None); ``thresholds`` then moves the grid's cut points to maximise QWK.
+        """
+        if self.score_decoding == "round" or not len(logits):
+            return self
+        outputs = np.asarray(logits, dtype=np.float32).astype(np.float64).reshape(len(logits), -1)
+        reference = train_targets if train_targets is not None and len(train_targets) else y_true
+        stretch = fit_stretch(outputs, np.asarray(reference, dtype=np.float64).reshape(len(reference), -1))
+        if self.score_decoding == "stretch":
+            return dataclasses.replace(self, decoding_params=tuple(stretch))
+        grid = self.grid()
+        true = self.unscale(np.asarray(y_true, dtype=np.float64).reshape(len(outputs), -1), round_to_grid=False)
+        true_ids = np.stack([grid_ids(true[:, j], grid) for j in range(true.shape[1])], axis=1)
+        return dataclasses.replace(self, decoding_params=tuple(fit_thresholds(outputs, true_ids, self.scale(grid), stretch)))
+
+    def decoding_summary(self) -> dict[str, Any]:
+        """The decoding rule and its fitted parameters, for ``metrics.json`` and the report."""
+        return {"score_decoding": self.score_decoding, "decoding_params": [list(row) for row in self.decoding_params]}
 
     def decode(self, logits, labels: LabelSpace) -> dict[str, np.ndarray]:
         """``score`` on the original scale.
@@ -310,8 +377,18 @@ class RegressionTask(Task):
     def report_facts(self, labels: LabelSpace) -> list[tuple[str, str]]:
         return super().report_facts(labels) + [
             ("targets", ", ".join(self.target_names) + f" in [{self.score_range[0]:g}, {self.score_range[1]:g}]"
-             + (f", step {self.score_step:g}" if self.score_step else "") + ("; total = their sum" if self.derive_total else ""))
+             + (f", step {self.score_step:g}" if self.score_step else "") + ("; total = their sum" if self.derive_total else "")),
+            ("score decoding", self._decoding_fact()),
         ]
+
+    def _decoding_fact(self) -> str:
+        if not self.decoding_params:
+            return "round to the grid" if self.score_step else "unscale and clip"
+        if self.score_decoding == "stretch":
+            return "stretch to the training scores' mean and spread (scale, shift per target: " + ", ".join(
+                f"{row[0]:.4g}, {row[1]:.4g}" for row in self.decoding_params) + "), then round"
+        return (f"grid thresholds tuned on validation for QWK ({len(self.decoding_params[0])} cuts per target); "
+                "validation QWK is therefore optimistic, the test split's is not")
 
     def report_metrics_note(self, labels: LabelSpace) -> str:
         return "MAE and RMSE are on the original score scale; QWK, exact and adjacent (within one grid step) agreement on the score grid."
@@ -388,13 +465,7 @@ class RegressionTask(Task):
             outputs += " and `predicted_score` (the total)"
         served = "`score` and `scores`" if self._card_single or derive_total else "`scores` (`[texts, targets]`)"
         mapped = f"output × {g(high)}" if low == 0 else f"{g(low)} + output × ({g(high)} − {g(low)})"
-        decoding = (
-            f"The model has {n} linear output{'s' if n > 1 else ''} (no activation), trained with mean squared error on the "
-            f"target{'s' if n > 1 else ''} scaled to [0, 1] by the range. A prediction is mapped back with "
-            f"`{mapped}`, clipped to the range{rounding}"
-            + ("; the total is the sum of the rounded targets" if derive_total else "")
-            + f". `tfslm predict` writes {outputs}; the SavedModel returns {served} decoded the same way."
-        )
+        decoding = self._card_decoding(n, mapped, rounding, derive_total, outputs, served)
         data = section(metrics, "data")
         splits = []
         for split in ("train", "validation", "test"):
@@ -408,11 +479,37 @@ class RegressionTask(Task):
             headline = "the results above are on the total, the sum of the targets"
         else:
             headline = "the results above are the means over the targets"
+        rule = self.score_decoding if self.decoding_params else "round"
         return {
+            "rule": rule, "params": [[round(v, 6) for v in row] for row in self.decoding_params],
             "targets": rows, "decoding": decoding, "splits": splits, "summed": " (sum of the targets)" if n > 1 else "",
             "headline": headline, "num_targets": n, "output_names": ", ".join(targets), "low": g(low), "high": g(high),
             "step": g(step) if step is not None else "None", "derive_total": derive_total, "target_names": targets,
         }
+
+    def _card_decoding(self, n: int, mapped: str, rounding: str, derive_total: bool, outputs: str, served: str) -> str:
+        """The card's sentence on how outputs become scores (the fitted rule included)."""
+        if self.score_decoding == "thresholds" and self.decoding_params:
+            back = "Each output is compared with the cut points: the score is the grid value of the number of cuts it reaches"
+        else:
+            back = f"A prediction is mapped back with `{mapped}`, clipped to the range{rounding}"
+        return (
+            f"The model has {n} linear output{'s' if n > 1 else ''} (no activation), trained with mean squared error on the "
+            f"target{'s' if n > 1 else ''} scaled to [0, 1] by the range. {self._card_rule_sentence()}{back}"
+            + ("; the total is the sum of the rounded targets" if derive_total else "")
+            + f". `tfslm predict` writes {outputs}; the SavedModel returns {served} decoded the same way."
+        )
+
+    def _card_rule_sentence(self) -> str:
+        """How the fitted ``score_decoding`` changes the outputs before they become scores ("" for rounding)."""
+        if not self.decoding_params:
+            return ""
+        if self.score_decoding == "stretch":
+            pairs = "; ".join(f"× {row[0]:.4g} {'+' if row[1] >= 0 else '−'} {abs(row[1]):.4g}" for row in self.decoding_params)
+            return ("Regression pulls predictions towards the mean, so the outputs are first stretched to the training "
+                    f"scores' mean and spread, fitted on the validation set ({pairs}). ")
+        return ("Regression pulls predictions towards the mean, so the grid's cut points were tuned on the validation "
+                f"set to maximise QWK ({len(self.decoding_params[0])} cuts per target, listed in `task.json`). ")
 
     def _card_target_rows(self, metrics: dict, targets: list[str]) -> list[dict]:
         """Per-target QWK/MAE/RMSE/exact/adjacent of a multi-target run, one row per target and split."""

@@ -39,11 +39,14 @@ class ValidationMetrics(tf.keras.callbacks.Callback):
         task: the run's :class:`~tfslm.tasks.base.Task` (None: single-label classification);
             ``task.epoch_logs`` picks the scalars that go into the logs.
         windows: ``doc_index`` when ``validation_data`` holds text windows.
+        train_targets: the training targets; each epoch's metrics are then those of the decoding
+            fitted on that epoch's outputs (a score stretch, thresholds), as the run will be saved.
     """
 
-    def __init__(self, validation_data, labels: LabelSpace, prefix: str = "val_", task=None, windows=None):
+    def __init__(self, validation_data, labels: LabelSpace, prefix: str = "val_", task=None, windows=None, train_targets=None):
         super().__init__()
         self.windows = windows
+        self.train_targets = train_targets
         self.validation_data = validation_data
         self.labels = labels
         self.task = Task.resolve(task)
@@ -51,7 +54,8 @@ class ValidationMetrics(tf.keras.callbacks.Callback):
         self.history: list[dict] = []
 
     def on_epoch_end(self, epoch, logs=None):
-        metrics = self.task.epoch_logs(evaluate_model(self.model, self.validation_data, self.labels, task=self.task, windows=self.windows))
+        metrics = self.task.epoch_logs(evaluate_model(self.model, self.validation_data, self.labels, task=self.task, windows=self.windows,
+                                                      tune_decoding=True, train_targets=self.train_targets))
         if logs is not None:
             for key, value in metrics.items():
                 logs[self.prefix + key] = value
@@ -102,7 +106,7 @@ def resolve_monitor(training: TrainingConfig, labels: LabelSpace, task: Task | N
 
 def default_callbacks(
     run_dir, validation_data, labels: LabelSpace, training: TrainingConfig, task=None, windows=None, *,
-    backup_dir=None, delete_backup: bool = True,
+    backup_dir=None, delete_backup: bool = True, train_targets=None,
 ) -> list:
     """The callbacks ``tfslm train`` uses, for your own ``model.fit``.
 
@@ -123,6 +127,8 @@ def default_callbacks(
         backup_dir: back up there and resume from there (None: no backup).
         delete_backup: delete the backup when ``fit`` returns (``tfslm train``
             keeps it until the run directory is complete).
+        train_targets: the training split's targets (``data["train"]["label"]``), so a score
+            stretch is fitted to their spread each epoch (None: the validation targets').
 
     Example:
         >>> callbacks = default_callbacks("runs/mine", val_ds, data.labels, cfg.training,
@@ -138,7 +144,7 @@ def default_callbacks(
     task = Task.resolve(task)
     monitor, mode = resolve_monitor(training, labels, task)
     patience = training.early_stopping_patience or training.epochs + 1
-    validation_metrics = ValidationMetrics(validation_data, labels, task=task, windows=windows)
+    validation_metrics = ValidationMetrics(validation_data, labels, task=task, windows=windows, train_targets=train_targets)
     early_stopping = EarlyStoppingWithTieBreak(monitor=monitor, mode=mode, patience=patience, restore_best_weights=True, verbose=1)
     callbacks = [validation_metrics, early_stopping]
     if backup_dir is not None:

@@ -66,11 +66,14 @@ def pool_document_outputs(logits, y_true, doc_index, task):
     return task.pool_windows(logits, doc_index, num_docs), np.asarray(y_true)[first]
 
 
-def evaluate_model(model, dataset, labels: LabelSpace, *, with_confusion: bool = False, task=None, windows=None) -> dict:
+def evaluate_model(model, dataset, labels: LabelSpace, *, with_confusion: bool = False, task=None, windows=None,
+                   tune_decoding: bool = False, train_targets=None) -> dict:
     """:func:`collect_predictions` then :func:`evaluate_predictions`.
 
     ``windows``: the ``doc_index`` of a dataset of text windows
     (:mod:`tfslm.inputs.chunking`); window outputs are then averaged per document first.
+    ``tune_decoding``: fit the task's decoding (score stretch/thresholds, multi-label
+    thresholds) on these outputs first (``train_targets``: the training targets, for a stretch).
 
     Example:
         >>> evaluate_model(model, val_ds, data.labels)["accuracy"]   # doctest: +SKIP
@@ -80,4 +83,6 @@ def evaluate_model(model, dataset, labels: LabelSpace, *, with_confusion: bool =
     logits, y_true = collect_predictions(model, dataset)
     if windows is not None:
         logits, y_true = pool_document_outputs(logits, y_true, windows, task)
+    if tune_decoding:  # in-sample: what the epoch's model scores under the decoding it would be saved with
+        task = task.fit_decoding(logits, y_true, labels, train_targets=train_targets)
     return task.evaluate(logits, y_true, labels, with_confusion=with_confusion)

@@ -317,7 +317,8 @@ def _run_callbacks(cfg: Config, dist, run_dir: Path, inputs, data, task):
     backup_dir = _backup_dir(cfg, dist, run_dir)
     # The backup outlives fit: a crash while evaluating or exporting then does not repeat the training.
     callbacks = cb.default_callbacks(run_dir, inputs.validation, data.labels, cfg.training, task,
-                                     windows=inputs.windows_of("validation"), backup_dir=backup_dir, delete_backup=False)
+                                     windows=inputs.windows_of("validation"), backup_dir=backup_dir, delete_backup=False,
+                                     train_targets=_train_targets(data))
     early_stopping = cb.find_callback(callbacks, cb.EarlyStoppingWithTieBreak)
     backup = cb.find_callback(callbacks, cb.TrainingBackup)
     return callbacks, early_stopping, backup
@@ -371,6 +372,7 @@ def _run_summary(cfg: Config, dist, perf, inputs, data, task, model, history, ea
         "data": data.summary(),
         "labels": list(data.labels.names),
         "problem_type": task.problem_type,
+        **({"decoding": task.decoding_summary()} if task.decoding_summary() else {}),
         "model": {"source": _model_source(cfg), "type": type(model).__name__, "parameters": int(model.count_params())},
         "training": {
             "batch_size": per_replica_batch, "global_batch_size": inputs.batch_size, "steps_per_epoch": inputs.steps_per_epoch,
