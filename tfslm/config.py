@@ -114,6 +114,9 @@ class TrainingConfig:
     schedule: str = "linear"
     seed: int = 42
     early_stopping_patience: int | None = 2
+    # Early stopping neither stops nor picks a best epoch before this many epochs: on a small
+    # validation set (74 essays) the first epochs' metric is noise around the mean.
+    min_epochs: int = 0
     monitor: str = "auto"
     deterministic: bool = True
     # Speed (tfslm/bucketing.py, tfslm/performance.py): "auto" is decided per device.
@@ -424,6 +427,8 @@ def _validate_training(t: TrainingConfig) -> None:
     _choice("training.schedule", t.schedule, SCHEDULES)
     if t.early_stopping_patience is not None:
         _positive("training.early_stopping_patience", t.early_stopping_patience)
+    if isinstance(t.min_epochs, bool) or not isinstance(t.min_epochs, int) or t.min_epochs < 0:
+        raise ConfigError(f"training.min_epochs: expected an integer >= 0, got {t.min_epochs!r}; use e.g. 2, or 0 to watch every epoch")
     if t.monitor != "auto" and not (t.monitor.startswith("val_") or t.monitor == "loss"):
         raise ConfigError(
             f"training.monitor: got {t.monitor!r}; use auto or a validation metric: "

@@ -80,6 +80,9 @@ class Backend(Protocol):
     def ensure_built(self, model: Any) -> Any:
         """Build ``model``'s variables (a call on dummy inputs) if they are not yet; returns it."""
 
+    def set_output_bias(self, model: Any, values: Any) -> bool:
+        """Set the head's output bias (one value per output); False when the model has no such layer."""
+
     def logits(self, output: Any) -> Any:
         """The logits tensor of a model call's output."""
 

@@ -512,6 +512,23 @@ def ensure_built(model):
     return model
 
 
+def set_output_bias(model, values) -> bool:
+    """Set the bias of the head's output layer (the last Dense with one unit per output); False if none is found.
+
+    A score head that starts at the training mean spends its first steps learning the
+    ordering rather than the offset (transformers initialises the bias at 0).
+    """
+    import tensorflow as tf
+
+    ensure_built(model)
+    units = int(model.config.num_labels)
+    dense = [layer for layer in model.submodules if isinstance(layer, tf.keras.layers.Dense) and layer.units == units]
+    if not dense or dense[-1].bias is None:
+        return False
+    dense[-1].bias.assign(tf.cast(tf.reshape(values, dense[-1].bias.shape), dense[-1].bias.dtype))
+    return True
+
+
 def logits_of(output):
     """The logits of a model call: a transformers output's ``.logits`` (the first item of a tuple output), or the tensor itself."""
     if hasattr(output, "logits"):
@@ -748,6 +765,9 @@ class HFTFBackend:
 
     def ensure_built(self, model):
         return ensure_built(model)
+
+    def set_output_bias(self, model, values):
+        return set_output_bias(model, values)
 
     def logits(self, output):
         return logits_of(output)

@@ -414,6 +414,10 @@ class Task:
             "problem_type": self.hf_problem_type,
         }
 
+    def initial_output_bias(self, train_targets) -> np.ndarray | None:
+        """The head's starting bias from the training targets (None: the backend's own initialisation)."""
+        return None
+
     def keras_loss(self):
         """The loss ``compile_model`` compiles (computed in float32, also under mixed precision)."""
         raise NotImplementedError

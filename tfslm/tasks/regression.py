@@ -186,6 +186,12 @@ class RegressionTask(Task):
     def default_monitor(self, labels: LabelSpace) -> str:
         return "val_qwk" if self.score_step else "val_mae"
 
+    def initial_output_bias(self, train_targets) -> np.ndarray | None:
+        """The mean scaled training target per output: the head starts at the mean, not at the bottom of the range."""
+        if train_targets is None or not len(train_targets):
+            return None
+        return np.asarray(train_targets, dtype=np.float64).reshape(len(train_targets), -1).mean(axis=0).astype(np.float32)
+
     # ------------------------------------------------------------ label cells and targets
     def label_cell(self, value: Any):
         """A list of floats (one per target); None when missing or unreadable."""

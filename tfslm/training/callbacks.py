@@ -145,7 +145,10 @@ def default_callbacks(
     monitor, mode = resolve_monitor(training, labels, task)
     patience = training.early_stopping_patience or training.epochs + 1
     validation_metrics = ValidationMetrics(validation_data, labels, task=task, windows=windows, train_targets=train_targets)
-    early_stopping = EarlyStoppingWithTieBreak(monitor=monitor, mode=mode, patience=patience, restore_best_weights=True, verbose=1)
+    # The last epoch is always watched, so there is a best epoch to restore.
+    start = min(getattr(training, "min_epochs", 0), training.epochs - 1)
+    early_stopping = EarlyStoppingWithTieBreak(monitor=monitor, mode=mode, patience=patience, restore_best_weights=True, verbose=1,
+                                               start_from_epoch=start)
     callbacks = [validation_metrics, early_stopping]
     if backup_dir is not None:
         # After the two above (it saves what they computed for the epoch) and

@@ -292,6 +292,9 @@ def _build_run_model(cfg: Config, data, task, dist, perf):
             model, tokenizer = backend.build_model(cfg.model, data.labels, task=task, tokenizer=data.tokenizer)
         else:
             model, tokenizer = backend.build_model(cfg.model, data.labels, train_texts=data["train"]["text"], task=task)
+        bias = task.initial_output_bias(_train_targets(data))
+        if bias is not None and backend.set_output_bias(model, bias):
+            log.info("model: the head's output bias starts at the mean training target (%s)", ", ".join(f"{b:.3f}" for b in bias))
     log.info("model: %s (%s), %s parameters", type(model).__name__, _model_source(cfg), f"{model.count_params():,}")
     return model, tokenizer
 
