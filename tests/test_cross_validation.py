@@ -217,3 +217,25 @@ def test_cli_cv_end_to_end(cv_run, capsys):
     assert f"cross-validation directory: {result.cv_dir}" in out
     code = main(["cv", str(config), "--folds", "3", "--fold", "4"])
     assert_one_line_error(capsys, code, "--fold: expected a fold from 1 to 3")
+
+
+def test_aggregate_pools_scores_on_the_grid(tmp_path):
+    from tfslm.tasks.base import Task
+    from tfslm.tasks.metrics import score_metrics
+
+    root = tmp_path / "essay-cv"
+    task = Task(problem_type="regression", score_range=(0.0, 200.0), score_step=40.0)
+    truth = {1: 40.0, 2: 120.0, 3: 200.0, 4: 80.0}
+    pred = {1: 80.0, 2: 120.0, 3: 160.0, 4: 80.0}
+    for n, rows in ((1, [1, 3]), (2, [2, 4])):
+        run = root / f"fold-{n}"
+        (run / "predictions").mkdir(parents=True)
+        (run / "labels.json").write_text(json.dumps({"names": ["0", "40", "80", "120", "160", "200"], "kind": "numeric", "ordered": True}))
+        task.save(run)
+        (run / "metrics.json").write_text(json.dumps({"test": {"loss": 0.1, "qwk": 0.5 + n / 10, "mae": 20.0}}))
+        (run / "predictions" / "test.csv").write_text(
+            "row,true_score,predicted_score\n" + "".join(f"{r},{truth[r]:g},{pred[r]:g}\n" for r in rows))
+    result = aggregate_folds(root, 2)
+    expected = score_metrics(list(truth.values()), list(pred.values()), grid=[0, 40, 80, 120, 160, 200])
+    assert result.pooled == pytest.approx(expected)
+    assert result.headline == ["loss", "qwk", "mae"] and result.std["qwk"] == pytest.approx(np.std([0.6, 0.7], ddof=1))
