@@ -57,6 +57,8 @@ _LAZY = {
     "TrainingInterrupted": ("training.interrupt", "TrainingInterrupted"),
     "train": ("training.fit", "train"),
     "TrainResult": ("training.fit", "TrainResult"),
+    "cross_validate": ("training.cross_validation", "cross_validate"),
+    "CVResult": ("training.cross_validation", "CVResult"),
     "Predictor": ("serving.predictor", "Predictor"),
     "predict_file": ("serving.predictor", "predict_file"),
     "evaluate_file": ("serving.predictor", "evaluate_file"),

@@ -5,6 +5,7 @@ Exit codes: 0 success, 2 user error (one line on stderr, no traceback unless
 
 Example:
     $ tfslm train configs/quickstart.yaml --set training.epochs=1
+    $ tfslm cv configs/quickstart.yaml --folds 5
     $ tfslm predict runs/quickstart --input reviews.csv --output scored.csv
 """
 
@@ -38,6 +39,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config key, value parsed as YAML (repeatable): --set training.epochs=3")
     p.add_argument("--overwrite", action="store_true", help="replace a finished run in the same run directory, or discard an unfinished run's backup and start over (without it, an unfinished run resumes)")
+    p.add_argument("--verbose", default="auto", choices=["auto", "0", "1", "2"], help="Keras progress output (default auto)")
+
+    p = sub.add_parser("cv", parents=[common], help="stratified k-fold cross-validation over the training file: mean ± std of every metric")
+    p.add_argument("config", help="YAML config file; its data.train_file is split into the folds (data.test_file is not used)")
+    p.add_argument("--folds", type=int, required=True, metavar="K", help="number of folds (>= 2), e.g. 5")
+    p.add_argument("--fold", type=int, default=None, metavar="N", help="train only fold N (1..K), e.g. to rerun one that crashed")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config key, value parsed as YAML (repeatable)")
+    p.add_argument("--overwrite", action="store_true", help="retrain finished folds (without it they are kept, and an unfinished one resumes)")
     p.add_argument("--verbose", default="auto", choices=["auto", "0", "1", "2"], help="Keras progress output (default auto)")
 
     p = sub.add_parser("prepare", parents=[common], help="write a config's tokenized, labelled splits as sharded TFRecords (for TPUs and remote workers)")
@@ -137,6 +147,23 @@ def _cmd_train(args) -> int:
     return 0
 
 
+def _cmd_cv(args) -> int:
+    from tfslm.config import load_config
+    from tfslm.training.cross_validation import cross_validate, mean_std_text
+
+    cfg = load_config(args.config, args.overrides)
+    verbose = args.verbose if args.verbose == "auto" else int(args.verbose)
+    result = cross_validate(cfg, folds=args.folds, fold=args.fold, overwrite=args.overwrite, verbose=verbose)
+    print(f"folds finished: {len(result.finished)} of {result.folds}" + (
+        f" (missing: {', '.join(map(str, result.missing))}; run them with --fold N)" if result.missing else ""))
+    for key in result.headline or result.mean:
+        baseline = f"   baseline {mean_std_text(result.baseline_mean[key], result.baseline_std.get(key))}" if key in result.baseline_mean else ""
+        pooled = f"   pooled {mean_std_text(result.pooled[key], None)}" if key in result.pooled else ""
+        print(f"{key}: {mean_std_text(result.mean[key], result.std.get(key))}{baseline}{pooled}")
+    print(f"cross-validation directory: {result.cv_dir}")
+    return 0
+
+
 def _cmd_prepare(args) -> int:
     from tfslm.config import load_config
     from tfslm.inputs.tfrecords import DEFAULT_SHARDS, prepare
@@ -218,6 +245,7 @@ def _print_metrics(metrics: dict, title: str) -> None:
 
 COMMANDS = {
     "train": _cmd_train,
+    "cv": _cmd_cv,
     "prepare": _cmd_prepare,
     "evaluate": _cmd_evaluate,
     "predict": _cmd_predict,

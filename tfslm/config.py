@@ -82,6 +82,9 @@ class DataConfig:
     chunk_stride: int = 128
     # Train from the sharded TFRecords that `tfslm prepare` wrote (a local path or gs://...).
     tfrecord_dir: str | None = None
+    # Cross-validation (`tfslm cv`): the training file in `folds` stratified folds; fold `fold` is the test split.
+    folds: int | None = None
+    fold: int | None = None
 
 
 @dataclass
@@ -370,6 +373,27 @@ def _validate_data(d: DataConfig) -> None:
         "".encode(d.encoding)
     except LookupError:
         raise ConfigError(f"data.encoding: unknown encoding {d.encoding!r}; use e.g. utf-8, latin-1, cp1252") from None
+    _validate_folds(d)
+
+
+def _validate_folds(d: DataConfig) -> None:
+    """Cross-validation keys: a fold of the training file replaces data.test_file."""
+    if d.folds is None:
+        if d.fold is not None:
+            raise ConfigError(f"data.fold: {d.fold} given without data.folds; set data.folds (e.g. 5), or leave data.fold out")
+        return
+    if d.folds < 2:
+        raise ConfigError(f"data.folds: expected an integer >= 2, got {d.folds}; use e.g. 5, or null for no cross-validation")
+    if d.fold is None or not 1 <= d.fold <= d.folds:
+        got = "none" if d.fold is None else d.fold
+        raise ConfigError(f"data.fold: expected the held-out fold, 1 to {d.folds} (data.folds), got {got}; "
+                          "or run `tfslm cv CONFIG --folds K`, which sets it per fold")
+    if d.test_file:
+        raise ConfigError(f"data.test_file: {d.test_file} set with data.folds; the held-out fold is the test split; "
+                          "remove data.test_file")
+    if d.tfrecord_dir:
+        raise ConfigError("data.folds: not available with data.tfrecord_dir (prepared splits are fixed); "
+                          "train from data.train_file, or remove data.folds")
 
 
 def _validate_score_grid(d: DataConfig) -> None:

@@ -97,7 +97,10 @@ def clean_split(ds, cfg: DataConfig, path: Path, what: str, task):
 
 
 def encode_split(cleaned, task, parsed, labels: LabelSpace, path: Path):
-    """The cleaned split with its ``label`` column: what ``task.label_column`` makes of the parsed labels."""
+    """The cleaned split with its ``label`` column: what ``task.label_column`` makes of the parsed labels.
+
+    The ``row`` column (file row numbers) stays, to follow the rows through splitting.
+    """
     column = task.label_column(parsed, labels, where=str(path), rows=cleaned["row"])
-    out = cleaned.remove_columns(["label_name", "row"]).add_column("label", column)
+    out = cleaned.remove_columns(["label_name"]).add_column("label", column)
     return out.cast_column("label", task.label_feature(labels))

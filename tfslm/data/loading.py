@@ -19,7 +19,7 @@ from tfslm.config import DataConfig, resolve_path
 from tfslm.data.cleaning import clean_split, encode_split
 from tfslm.data.labels import LabelSpace
 from tfslm.data.readers import _quiet_datasets, read_table
-from tfslm.data.splits import split_off_validation
+from tfslm.data.splits import split_off_fold, split_off_validation
 
 __all__ = ["TextData", "load_data", "tokenize"]
 
@@ -32,6 +32,9 @@ class TextData:
     labels: LabelSpace
     skipped: dict[str, int] = field(default_factory=dict)
     task: Any = None  # tfslm.tasks.base.Task (load_data sets it); None means single-label classification
+    # The 1-based file row number of each row of each split (a header line not counted), so a
+    # prediction can name its row after cleaning, skipping and splitting.
+    rows: dict[str, list[int]] = field(default_factory=dict)
 
     def __getitem__(self, split: str):
         return self.dataset[split]
@@ -60,6 +63,11 @@ def load_data(cfg: DataConfig, *, seed: int = 42, task=None) -> TextData:
     Returns a :class:`TextData` whose ``dataset`` is a ``DatasetDict`` with
     ``train``, ``validation`` and (when ``test_file`` is set) ``test`` splits,
     each with a ``text`` column and a ``label`` ``ClassLabel`` column.
+
+    With ``data.folds`` and ``data.fold`` (cross-validation, :func:`tfslm.cross_validate`),
+    fold ``fold`` of the training file (stratified, seeded) is the ``test`` split
+    and the validation split is taken from the other folds. The label space always
+    comes from the whole training file, so every fold has the same one.
 
     Args:
         cfg: the ``data`` section of the config.
@@ -93,8 +101,11 @@ def load_data(cfg: DataConfig, *, seed: int = 42, task=None) -> TextData:
                                           column=cfg.label_column, data=cfg)
     labels = task.label_space(parsed["train"], cfg)
     encoded = {split: encode_split(ds, task, parsed[split], labels, paths[split]) for split, ds in cleaned.items()}
+    strata = task.strata(parsed["train"], labels)
+    if cfg.folds:
+        strata = split_off_fold(encoded, strata, cfg, seed)
     if "validation" not in encoded:
-        split_off_validation(encoded, task.strata(parsed["train"], labels), cfg, seed)
+        split_off_validation(encoded, strata, cfg, seed)
     return _text_data(encoded, labels, skipped, task)
 
 
@@ -102,7 +113,9 @@ def _text_data(encoded: dict, labels: LabelSpace, skipped: dict, task) -> TextDa
     import datasets
 
     ordered = {k: encoded[k] for k in ("train", "validation", "test") if k in encoded}
-    return TextData(datasets.DatasetDict(ordered), labels, skipped, task)
+    rows = {k: list(ds["row"]) for k, ds in ordered.items()}
+    ordered = {k: ds.remove_columns(["row"]) for k, ds in ordered.items()}
+    return TextData(datasets.DatasetDict(ordered), labels, skipped, task, rows)
 
 
 # ---------------------------------------------------------------- tokenizing

@@ -41,7 +41,7 @@ __all__ = ["write_report", "save_predictions", "read_history"]
 
 
 # ---------------------------------------------------------------- predictions
-def save_predictions(run_dir, split: str, logits, y_true, labels, task=None) -> Path:
+def save_predictions(run_dir, split: str, logits, y_true, labels, task=None, rows=None) -> Path:
     """Write ``run_dir/predictions/<split>.csv``: the true and predicted label/score of each row.
 
     Args:
@@ -51,10 +51,13 @@ def save_predictions(run_dir, split: str, logits, y_true, labels, task=None) -> 
         y_true: label ids (classes) or scaled targets (regression), as in the ``tf.data`` split.
         labels: the run's label space.
         task: the run's task (None: single-label classification); ``task.prediction_table`` makes the columns.
+        rows: the data file's row number of each row (a first ``row`` column); None for none.
     """
     from tfslm.tasks.base import Task
 
     columns = Task.resolve(task).prediction_table(logits, y_true, labels)
+    if rows is not None:
+        columns = {"row": [int(r) for r in rows], **columns}
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(list(columns))

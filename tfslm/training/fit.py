@@ -349,7 +349,9 @@ def _evaluate_splits(model, inputs, data, task, run_dir: Path):
             task = task.fit_decoding(logits, y_true, data.labels, train_targets=_train_targets(data))
             task.save(run_dir)
         metrics[split] = evaluate_predictions(logits, y_true, data.labels, with_confusion=True, task=task)
-        save_predictions(run_dir, split, logits, y_true, data.labels, task)  # for the report's plots
+        rows = getattr(data, "rows", {}).get(split)  # file row numbers (a prepared directory keeps none)
+        rows = rows if rows is not None and len(rows) == len(y_true) else None
+        save_predictions(run_dir, split, logits, y_true, data.labels, task, rows=rows)  # for the report and `tfslm cv`
     return metrics, task
 
 
