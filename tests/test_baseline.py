@@ -6,15 +6,15 @@ import json
 
 import numpy as np
 import pytest
-
 from conftest import make_rows, tiny_config_dict, write_csv
-from tfslm.config import config_from_dict
-from tfslm.errors import ConfigError
-from tfslm.tasks.base import Task
 from test_multi_label import make_multi_rows
 from test_tasks import make_score_rows
 
-SCORES = dict(data={"label_column": "score", "score_range": [0, 600], "score_step": 40})
+from tfslm.config import config_from_dict
+from tfslm.errors import ConfigError
+from tfslm.tasks.base import Task
+
+SCORES = {"data": {"label_column": "score", "score_range": [0, 600], "score_step": 40}}
 # name: (config sections, rows, the headline metric, the least it must reach: chance is far below)
 CASES = {
     "classification": ({}, "topics", "accuracy", 0.7),
@@ -89,3 +89,42 @@ def test_training_baseline_config(tmp_path):
     cfg["training"]["baseline"] = "bow"
     with pytest.raises(ConfigError, match=r"training.baseline: got 'bow', expected one of: tfidf, none"):
         config_from_dict(cfg)
+
+
+@pytest.mark.slow
+def test_cli_train_writes_the_baseline_into_metrics_report_and_card(tmp_path, capsys):
+    import yaml
+
+    from tfslm.cli import main
+
+    sections, rows, _, _ = CASES["regression"]
+    path = write_csv(tmp_path / "scores.csv", ROWS[rows]())
+    cfg = tiny_config_dict(tmp_path, path, export={"saved_model": False}, **sections)
+    cfg["training"].update(epochs=1, early_stopping_patience=None)
+    config = tmp_path / "tiny.yaml"
+    config.write_text(yaml.safe_dump(cfg))
+    assert main(["train", str(config), "--verbose", "0"]) == 0
+    run = tmp_path / "runs" / "tiny"
+    metrics = json.loads((run / "metrics.json").read_text())
+    baseline = metrics["baseline"]
+    assert baseline["method"] == "tfidf + ridge" and set(baseline["validation"]) >= set(metrics["validation"]) - {"confusion_matrix"}
+    assert (run / "predictions" / "baseline-validation.csv").is_file() and (run / "plots" / "scores.png").is_file()
+    report = (run / "report.md").read_text()
+    assert "## Baseline" in report and "| validation | baseline |" in report
+    card = (run / "README.md").read_text()
+    assert "**Baseline** (tfidf + ridge" in card and f"{baseline['validation']['qwk']:.4f} on validation" in card
+    assert "baseline: tfidf + ridge" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_training_baseline_none_leaves_no_baseline(tmp_path):
+    from tfslm.training.fit import train
+
+    path = write_csv(tmp_path / "topics.csv", make_rows(90, seed=3))
+    cfg = tiny_config_dict(tmp_path, path, export={"saved_model": False})
+    cfg["training"].update(epochs=1, early_stopping_patience=None, baseline="none")
+    result = train(config_from_dict(cfg), verbose=0)
+    assert "baseline" not in result.metrics
+    assert not list((result.run_dir / "predictions").glob("baseline-*"))
+    assert "Baseline" not in (result.run_dir / "report.md").read_text()
+    assert "Baseline" not in (result.run_dir / "README.md").read_text()

@@ -26,7 +26,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from tfslm.config import BASELINES  # noqa: F401  (the ``training.baseline`` values, re-exported)
+from tfslm.config import BASELINES  # the ``training.baseline`` values, re-exported
 
 log = logging.getLogger("tfslm")
 
@@ -66,7 +66,7 @@ class TextBaseline:
 
     @property
     def num_features(self) -> int:
-        return int(len(self.vectorizer.vocabulary_))
+        return len(self.vectorizer.vocabulary_)
 
     def outputs(self, texts: Sequence[str]) -> np.ndarray:
         """Raw outputs ``[texts, outputs]`` (float32) in the space of the model's logits.
