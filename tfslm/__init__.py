@@ -50,6 +50,7 @@ _LAZY = {
     "ValidationMetrics": ("training.callbacks", "ValidationMetrics"),
     "TrainingBackup": ("training.backup", "TrainingBackup"),
     "evaluate_model": ("training.evaluation", "evaluate_model"),
+    "fit_baseline": ("training.baseline", "fit_baseline"),
     "resolve_strategy": ("training.distribute", "resolve_strategy"),
     "Distribution": ("training.distribute", "Distribution"),
     "resolve_performance": ("training.performance", "resolve_performance"),

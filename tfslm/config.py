@@ -48,6 +48,7 @@ LONG_TEXT_POLICIES = ("truncate", "chunk")
 INPUT_PIPELINES = ("bucketed", "prepare_tf_dataset")
 STRATEGIES = ("auto", "cpu", "gpu", "mirrored", "multi_worker", "tpu")
 MIXED_PRECISION = ("auto", "off", "bf16", "fp16")
+BASELINES = ("tfidf", "none")
 RESOURCE_SCHEME = "tfslm:"
 
 
@@ -135,6 +136,8 @@ class TrainingConfig:
     cpu_replicas: int | None = None
     # Preemption: a backup under run_dir/backup every epoch and every N optimizer steps.
     backup_every_steps: int | None = 500
+    # A TF-IDF + linear model fitted on the same split and reported beside the model (tfslm/training/baseline.py).
+    baseline: str = "tfidf"
 
 
 @dataclass
@@ -460,6 +463,11 @@ def _validate_training(t: TrainingConfig) -> None:
         )
     if t.seed < 0:
         raise ConfigError(f"training.seed: expected a non-negative integer, got {t.seed}; use e.g. 42")
+    if t.baseline not in BASELINES:
+        raise ConfigError(
+            f"training.baseline: got {t.baseline!r}, expected one of: {', '.join(BASELINES)}; "
+            "use tfidf (the default: a TF-IDF + linear model beside the fine-tuned one) or none to skip it"
+        )
 
 
 def _numbers(key: str, values: list) -> list[float]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-__all__ = ["cell", "number", "g", "fmt", "section"]
+__all__ = ["cell", "number", "g", "fmt", "section", "headline_metric"]
 
 
 def cell(value: Any) -> str:
@@ -50,3 +50,9 @@ def section(mapping: Any, key: str) -> dict:
     """``mapping[key]`` when it is a dict, else an empty one (run files may lack any key)."""
     value = mapping.get(key) if isinstance(mapping, Mapping) else None
     return value if isinstance(value, dict) else {}
+
+
+def headline_metric(keys, metrics: Any) -> str | None:
+    """The first of a task's report metrics (``report_metric_keys``) after the loss that ``metrics`` holds as a number."""
+    metrics = metrics if isinstance(metrics, Mapping) else {}
+    return next((k for k in keys if k != "loss" and isinstance(metrics.get(k), (int, float)) and not isinstance(metrics.get(k), bool)), None)

@@ -169,15 +169,20 @@ def plot_confusion(matrix, names, path: Path, title: str) -> Path:
     return _save(fig, path)
 
 
-def plot_scores(true, pred, path: Path, title: str, step: float | None = None, ax=None) -> Path | None:
-    """Predicted vs true scores: points (jittered), a violin per true score, and the diagonal."""
+def plot_scores(true, pred, path: Path, title: str, step: float | None = None, ax=None, baseline=None) -> Path | None:
+    """Predicted vs true scores: points (jittered), a violin per true score, and the diagonal.
+
+    ``baseline``: ``(true, predicted)`` of the TF-IDF baseline, drawn beside the model's points.
+    """
     plt = _pyplot()
     true = np.asarray(true, dtype=np.float64)
     pred = np.asarray(pred, dtype=np.float64)
     own = ax is None
     if own:
         fig, ax = plt.subplots(figsize=(6.5, 6))
-    low, high = float(min(true.min(), pred.min())), float(max(true.max(), pred.max()))
+    base_true, base_pred = (np.asarray(v, dtype=np.float64) for v in baseline) if baseline is not None else (true[:0], pred[:0])
+    everything = np.concatenate([true, pred, base_true, base_pred])
+    low, high = float(everything.min()), float(everything.max())
     pad = (high - low) * 0.05 or 1.0
     levels = np.unique(true)
     width = (step or (np.min(np.diff(levels)) if len(levels) > 1 else 1.0)) * 0.8
@@ -189,7 +194,10 @@ def plot_scores(true, pred, path: Path, title: str, step: float | None = None, a
             body.set_alpha(0.5)
     rng = np.random.default_rng(0)
     jitter = rng.uniform(-0.15, 0.15, len(true)) * width
-    ax.scatter(true + jitter, pred, s=14, alpha=0.6, color="#08519c", label="one text")
+    ax.scatter(true + jitter, pred, s=14, alpha=0.6, color="#08519c", label="one text (model)" if len(base_true) else "one text")
+    if len(base_true):
+        shift = 0.25 * width + rng.uniform(-0.08, 0.08, len(base_true)) * width  # beside the model's points
+        ax.scatter(base_true + shift, base_pred, s=12, alpha=0.5, marker="x", color="#ff7f0e", label="TF-IDF baseline")
     ax.plot([low - pad, high + pad], [low - pad, high + pad], "--", color="#d62728", linewidth=1, label="prediction = truth")
     ax.set_xlim(low - pad, high + pad)
     ax.set_ylim(low - pad, high + pad)
@@ -255,14 +263,33 @@ def write_report(run_dir) -> dict[str, Path]:
             val["confusion_matrix"], grid_names, plots / "confusion_matrix.png",
             f"Validation confusion matrix by {what}, normalised by true row",
         )
-    predictions_path = RunDir(run_dir).predictions("validation")
-    predictions = _read_csv(predictions_path) if predictions_path.is_file() else {}
-    step = task.plot_step
+    paths.update(_score_plots(run_dir, task, plots))
+    paths["report"] = RunDir(run_dir).report
+    atomic_write_text(paths["report"], _markdown(run_dir, metrics, labels, task, history, paths))
+    return paths
+
+
+def _predictions_table(run_dir: Path, split: str = "validation") -> dict[str, list[str]]:
+    path = RunDir(run_dir).predictions(split)
+    return _read_csv(path) if path.is_file() else {}
+
+
+def _pair(columns: dict[str, list[str]], name: str) -> tuple[list[float], list[float]] | None:
+    """``(true, predicted)`` of score column ``name`` (``score`` or a target), None where the table lacks it."""
+    if f"true_{name}" not in columns or f"predicted_{name}" not in columns:
+        return None
+    return [float(v) for v in columns[f"true_{name}"]], [float(v) for v in columns[f"predicted_{name}"]]
+
+
+def _score_plots(run_dir: Path, task, plots: Path) -> dict[str, Path]:
+    """``scores.png`` and (several targets) ``targets.png`` from the validation predictions, the baseline's beside them."""
+    predictions = _predictions_table(run_dir)
+    baseline = _predictions_table(run_dir, "baseline-validation")  # absent in runs without a baseline
+    paths: dict[str, Path] = {}
     if "true_score" in predictions:
-        paths["scores"] = plot_scores(
-            [float(v) for v in predictions["true_score"]], [float(v) for v in predictions["predicted_score"]],
-            plots / "scores.png", "Validation: predicted vs true score", step=step,
-        )
+        true, pred = _pair(predictions, "score")
+        paths["scores"] = plot_scores(true, pred, plots / "scores.png", "Validation: predicted vs true score",
+                                      step=task.plot_step, baseline=_pair(baseline, "score"))
     if task.panel_targets and predictions:
         plt = _pyplot()
         names = list(task.panel_targets)
@@ -270,17 +297,36 @@ def write_report(run_dir) -> dict[str, Path]:
         rows = math.ceil(len(names) / cols)
         fig, axes = plt.subplots(rows, cols, figsize=(4.6 * cols, 4.3 * rows), squeeze=False)
         for ax, name in zip(axes.flat, names):
-            plot_scores([float(v) for v in predictions[f"true_{name}"]], [float(v) for v in predictions[f"predicted_{name}"]],
-                        None, name, step=task.plot_step, ax=ax)
+            true, pred = _pair(predictions, name)
+            plot_scores(true, pred, None, name, step=task.plot_step, ax=ax, baseline=_pair(baseline, name))
         for ax in list(axes.flat)[len(names):]:
             ax.axis("off")
         fig.suptitle("Validation: predicted vs true score per target", fontsize=13)
         fig.tight_layout()
         paths["targets"] = _save(fig, plots / "targets.png")
-
-    paths["report"] = RunDir(run_dir).report
-    atomic_write_text(paths["report"], _markdown(run_dir, metrics, labels, task, history, paths))
     return paths
+
+
+def _baseline_section(metrics: dict, task) -> list[str]:
+    """Model vs TF-IDF baseline on the task's headline metrics, per split ([] for a run without a baseline)."""
+    baseline = metrics.get("baseline")
+    if not isinstance(baseline, dict):
+        return []
+    splits = [s for s in ("validation", "test") if isinstance(baseline.get(s), dict) and isinstance(metrics.get(s), dict)]
+    keys = [k for k in task.report_metric_keys if k != "loss" and any(k in baseline[s] for s in splits)]
+    if not (splits and keys):
+        return []
+    params = ", ".join(f"{k} {v}" for k, v in (baseline.get("params") or {}).items())
+    decoding = ", ".join(sorted(baseline.get("decoding") or {}))
+    lines = ["## Baseline", "",
+             f"{baseline.get('method', 'tfidf')} on the same training split ({baseline.get('features', '?')} features"
+             + (f"; {params}" if params else "") + f"; fitted in {baseline.get('fit_seconds', '?')} s), decoded like the model"
+             + (f" (its own {decoding})" if decoding else "") + ".", "",
+             "| split | model | " + " | ".join(keys) + " |", "|---|---|" + "---|" * len(keys)]
+    for s in splits:
+        for name, values in (("fine-tuned", metrics[s]), ("baseline", baseline[s])):
+            lines.append(f"| {s} | {name} | " + " | ".join(_fmt(values.get(k, "")) for k in keys) + " |")
+    return [*lines, ""]
 
 
 def _markdown(run_dir: Path, metrics: dict, labels, task, history: dict, paths: dict) -> str:
@@ -309,6 +355,7 @@ def _markdown(run_dir: Path, metrics: dict, labels, task, history: dict, paths: 
         for s in splits:
             lines.append(f"| {s} | " + " | ".join(_fmt(metrics[s].get(k, "")) for k in present) + f" | {metrics[s].get('num_examples', '')} |")
         lines += ["", task.report_metrics_note(labels), ""]
+    lines += _baseline_section(metrics, task)
     lines += task.report_sections(metrics, splits)
     if history.get("loss"):
         cols = [c for c in history if c != "epoch" and not c.startswith("lr")]

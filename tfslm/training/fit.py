@@ -207,6 +207,7 @@ def _train(cfg: Config, dist, run_dir: Path, started: float, *, overwrite: bool,
     callbacks, early_stopping, backup = _run_callbacks(cfg, dist, run_dir, inputs, data, task)
     history = _fit(model, dist, cfg, inputs, callbacks, verbose, position=position)
     metrics, task = _evaluate_splits(model, inputs, data, task, run_dir)
+    _evaluate_baseline(cfg, dist, data, Task.from_config(cfg), run_dir, metrics)  # untuned task: it fits its own decoding
     metrics.update(_run_summary(cfg, dist, perf, inputs, data, task, model, history, early_stopping, started))
     if backup.resumed_from:
         metrics["resumed_from"] = backup.resumed_from
@@ -353,6 +354,24 @@ def _evaluate_splits(model, inputs, data, task, run_dir: Path):
         rows = rows if rows is not None and len(rows) == len(y_true) else None
         save_predictions(run_dir, split, logits, y_true, data.labels, task, rows=rows)  # for the report and `tfslm cv`
     return metrics, task
+
+
+def _evaluate_baseline(cfg: Config, dist, data, task, run_dir: Path, metrics: dict[str, Any]) -> None:
+    """``metrics["baseline"]``: TF-IDF + a linear model on the same split, decoded and evaluated like the model."""
+    from tfslm.publish.markdown import headline_metric
+    from tfslm.training.baseline import evaluate_baseline, fit_baseline
+
+    if cfg.training.baseline == "none" or not dist.is_chief:
+        return
+    if getattr(data, "dataset", None) is None:
+        log.info("baseline: skipped (data.tfrecord_dir holds token ids, not the texts TF-IDF needs)")
+        return
+    baseline = fit_baseline(data, task, seed=cfg.training.seed)
+    metrics["baseline"] = evaluate_baseline(baseline, data, task, run_dir=run_dir)
+    val, model_val = metrics["baseline"].get("validation", {}), metrics.get("validation", {})
+    key = headline_metric(task.report_metric_keys, val)
+    shown = f", val {key} {val[key]:.4g} (model {model_val.get(key, float('nan')):.4g})" if key else ""
+    log.info("baseline: %s, %d features, fitted in %.1fs%s", baseline.method, baseline.num_features, baseline.fit_seconds, shown)
 
 
 def _train_targets(data):
