@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import make_rows, tiny_config_dict, write_csv
 
 import tfslm
-from conftest import make_rows, tiny_config_dict, write_csv
 from tfslm.config import config_from_dict
 from tfslm.errors import ConfigError
 from tfslm.inputs.documents import mean_logits, select_windows, select_windows_graph
@@ -148,3 +148,59 @@ def test_config_errors(tmp_path, setup):
     with pytest.raises(ConfigError, match="data.long_text: 'document' is not available with data.tfrecord_dir"):
         cfg_with(data={"tfrecord_dir": str(tmp_path), "train_file": None})
     assert cfg_with(data={"max_windows": None}).data.max_windows is None
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["classes", "regression"])
+def test_cli_train_predict_export_and_saved_model_equals_predictor(tmp_path, kind):
+    """`tfslm train` of a document run, then predict and export; serving_default == Predictor on multi-window texts."""
+    import json
+
+    import yaml
+
+    from tfslm.cli import main
+    from tfslm.serving.predictor import Predictor
+
+    rows = _long_rows(48, seed=3)
+    sections = {"data": {"long_text": "document", "chunk_stride": STRIDE, "max_windows": 3}}
+    if kind == "regression":
+        for i, row in enumerate(rows):
+            row["score"] = 40 * (i % 5)
+        sections["data"].update(label_column="score", score_range=[0, 160], score_step=40)
+        sections["model"] = {"problem_type": "regression"}
+    cfg = tiny_config_dict(tmp_path, write_csv(tmp_path / "train.csv", rows), **sections)
+    cfg["model"]["max_length"] = MAX_LENGTH
+    cfg["training"].update(epochs=1, batch_size=BATCH, early_stopping_patience=None)
+    (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(cfg), encoding="utf-8")
+    assert main(["train", str(tmp_path / "cfg.yaml"), "--verbose", "0"]) == 0
+    run = tmp_path / "runs" / "tiny"
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["validation"]["num_examples"] == metrics["data"]["validation"]["rows"]  # documents, not windows
+    assert metrics["speed"]["input_pipeline"] == "bucketed (documents)" and metrics["model"]["type"] == "DocumentModel"
+    assert metrics["saved_model"]["long_text"] == "document" and metrics["saved_model"]["max_windows"] == 3
+    assert (run / "model" / "config.json").is_file() and (run / "report.md").is_file()
+
+    texts = ["", "Goal team.", *[r["text"] for r in rows[:6]], " ".join(r["text"] for r in rows[:12])]
+    write_csv(tmp_path / "in.csv", [{"text": t} for t in texts])
+    assert main(["predict", str(run), "--input", str(tmp_path / "in.csv"), "--output", str(tmp_path / "out.csv")]) == 0
+    assert main(["export", str(run), "--output", str(tmp_path / "exported")]) == 0
+    predictor = Predictor.from_run(run)
+    assert predictor.document and predictor.max_windows == 3 and predictor.chunk_stride == STRIDE
+    # The document rule: the mean logit of the kept windows, computed window by window here.
+    window_logits, doc_index = _window_logits(predictor.model, predictor.tokenizer, texts, max_windows=3)
+    assert np.bincount(doc_index).max() == 3 and np.bincount(doc_index).min() == 1
+    np.testing.assert_allclose(predictor.logits(texts), mean_logits(window_logits, doc_index, len(texts)), atol=1e-5)
+
+    tf_text = pytest.importorskip("tensorflow_text", reason="tensorflow-text has no wheel for this platform")
+    assert tf_text
+    import tensorflow as tf
+
+    for saved in (run / "saved_model", tmp_path / "exported"):
+        out = tf.saved_model.load(str(saved)).signatures["serving_default"](text=tf.constant(texts))
+        np.testing.assert_allclose(out["logits"].numpy(), predictor.logits(texts), atol=1e-5)
+        if kind == "classes":
+            np.testing.assert_allclose(out["probabilities"].numpy(), predictor.predict_proba(texts), atol=1e-5)
+        else:
+            np.testing.assert_allclose(out["score"].numpy(), predictor.predict_scores(texts)["score"], atol=1e-5)
+    info = json.loads((run / "saved_model" / "assets.extra" / "tfslm_export.json").read_text())
+    assert info["long_text"] == "document" and info["pooling"] == "in_graph" and info["document_pooling"] == "mean"

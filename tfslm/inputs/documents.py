@@ -33,19 +33,33 @@ Example:
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
-from tfslm.inputs.batching import WINDOW_BATCHES, batch_count, features_from, target_length
+from tfslm.inputs.batching import (
+    WINDOW_BATCHES,
+    batch_count,
+    features_from,
+    target_length,
+)
 from tfslm.inputs.chunking import chunk_encode
 from tfslm.inputs.input_data import InputData, InputStatistics, steps_per_epoch_of
 
 log = logging.getLogger("tfslm")
 
-__all__ = ["DEFAULT_MAX_WINDOWS", "select_windows", "select_windows_graph", "mean_logits", "mean_logits_graph",
-           "DocumentWindows", "document_windows", "document_dataset", "document_inputs"]
+__all__ = [
+    "DEFAULT_MAX_WINDOWS",
+    "DocumentWindows",
+    "document_dataset",
+    "document_inputs",
+    "document_windows",
+    "mean_logits",
+    "mean_logits_graph",
+    "select_windows",
+    "select_windows_graph",
+]
 
 # 8 windows of 512 tokens (stride 128) cover ~3,100 tokens: every Essay-BR essay but a few
 # outliers, and a batch of 8 documents is at most 64 windows (the memory of a 64-row chunk batch).
