@@ -80,13 +80,33 @@ def _tf():
 
 
 # ------------------------------------------------------------- the SavedModel
+def _request_windows(text_tokenizer: Any, text, chunk_stride: int, max_windows: int | None):
+    """The windows of a request's texts; a document run keeps those it trained on (``select_windows``)."""
+    tf = _tf()
+    from tfslm.inputs.documents import select_windows_graph
+
+    input_ids, attention_mask, doc_index = text_tokenizer.windows(text, chunk_stride)
+    if max_windows is not None:
+        keep = select_windows_graph(doc_index, max_windows)
+        input_ids, attention_mask, doc_index = (tf.gather(t, keep) for t in (input_ids, attention_mask, doc_index))
+    return input_ids, attention_mask, doc_index
+
+
+def _pool_request(task: Any, document: bool, logits, doc_index, num_texts):
+    """Window logits to one row per text by the run's rule: the mean logit (document runs), else the task's."""
+    from tfslm.inputs.documents import mean_logits_graph
+
+    if document:
+        return mean_logits_graph(logits, doc_index, num_texts)
+    return task.pool_windows_graph(logits, doc_index, num_texts)
+
+
 def _make_serving_module(
     model: Any, label_names: Sequence[str], text_tokenizer: Any, task: Any, labels: Any = None, chunk_stride: int | None = None,
     document: bool = False, max_windows: int | None = None,
 ):
     tf = _tf()
     from tfslm.backends import get_backend
-    from tfslm.inputs.documents import mean_logits_graph, select_windows_graph
 
     backend = get_backend()
     backend.ensure_built(model)
@@ -143,11 +163,7 @@ def _make_serving_module(
         """``data.long_text: chunk`` runs: every text is scored in windows, pooled per text in the graph."""
 
         def _windows(self, text):
-            input_ids, attention_mask, doc_index = self.text_tokenizer.windows(text, chunk_stride)
-            if max_windows is not None:  # a document run keeps the windows it trained on
-                keep = select_windows_graph(doc_index, max_windows)
-                input_ids, attention_mask, doc_index = (tf.gather(t, keep) for t in (input_ids, attention_mask, doc_index))
-            return input_ids, attention_mask, doc_index
+            return _request_windows(self.text_tokenizer, text, chunk_stride, max_windows)
 
         @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
         def serve_text(self, text):
@@ -156,9 +172,7 @@ def _make_serving_module(
             # then averaged by the rule the run trained with: the mean logit (document runs,
             # as DocumentModel), else the task's pooling rule (task.pool_windows in NumPy).
             logits = self._logits(input_ids, attention_mask)
-            if document:
-                return self._outputs(mean_logits_graph(logits, doc_index, tf.shape(text)[0]))
-            return self._outputs(task.pool_windows_graph(logits, doc_index, tf.shape(text)[0]))
+            return self._outputs(_pool_request(task, document, logits, doc_index, tf.shape(text)[0]))
 
         @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
         def tokenize_windows(self, text):
