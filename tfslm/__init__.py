@@ -45,6 +45,7 @@ _LAZY = {
     "PreparedData": ("inputs.tfrecord_reader", "PreparedData"),
     "tfrecord_dataset": ("inputs.tfrecord_reader", "tfrecord_dataset"),
     "compile_model": ("training.optimizer", "compile_model"),
+    "DocumentModel": ("training.documents", "DocumentModel"),
     "create_optimizer_for": ("training.optimizer", "create_optimizer_for"),
     "default_callbacks": ("training.callbacks", "default_callbacks"),
     "ValidationMetrics": ("training.callbacks", "ValidationMetrics"),

@@ -44,7 +44,8 @@ SCHEDULES = ("linear", "cosine", "polynomial", "constant")
 LABEL_TYPES = ("auto", "categorical", "numeric")
 BAD_ROW_POLICIES = ("error", "skip")
 ORDINAL_DECODINGS = ("argmax", "expected_value")
-LONG_TEXT_POLICIES = ("truncate", "chunk")
+LONG_TEXT_POLICIES = ("truncate", "chunk", "document")
+DOCUMENT_POOLINGS = ("mean",)
 INPUT_PIPELINES = ("bucketed", "prepare_tf_dataset")
 STRATEGIES = ("auto", "cpu", "gpu", "mirrored", "multi_worker", "tpu")
 MIXED_PRECISION = ("auto", "off", "bf16", "fp16")
@@ -81,6 +82,8 @@ class DataConfig:
     bin_width: float | None = None
     long_text: str = "truncate"
     chunk_stride: int = 128
+    # long_text document: windows kept per document (evenly spaced, first and last included; null: all).
+    max_windows: int | None = 8
     # Train from the sharded TFRecords that `tfslm prepare` wrote (a local path or gs://...).
     tfrecord_dir: str | None = None
     # Cross-validation (`tfslm cv`): the training file in `folds` stratified folds; fold `fold` is the test split.
@@ -104,6 +107,7 @@ class ModelConfig:
     lowercase: bool = True
     problem_type: str = "single_label_classification"
     ordinal_decoding: str = "argmax"
+    document_pooling: str = "mean"  # data.long_text document: how a document's windows become one output
 
 
 @dataclass
@@ -334,6 +338,8 @@ def validate(cfg: Config) -> Config:
     _validate_training(t)
     _validate_speed(t)
     _validate_scale_out(t)
+    if d.long_text == "document":
+        _validate_documents(t)
     if d.tfrecord_dir is not None:
         _validate_tfrecords(d, t)
     if cfg.hub.push and not cfg.hub.repo_id:
@@ -490,6 +496,9 @@ def _validate_task(d: DataConfig, m: ModelConfig) -> None:
         from tfslm.tasks.score_decoding import SCORE_DECODINGS
 
         _choice("data.score_decoding", d.score_decoding, SCORE_DECODINGS)
+    _choice("model.document_pooling", m.document_pooling, DOCUMENT_POOLINGS)
+    if d.max_windows is not None and (isinstance(d.max_windows, bool) or not isinstance(d.max_windows, int) or d.max_windows < 1):
+        raise ConfigError(f"data.max_windows: expected an integer >= 1 or null (every window), got {d.max_windows!r}; use e.g. 8 (the default)")
     if d.chunk_stride < 1:
         raise ConfigError(f"data.chunk_stride: expected an integer >= 1, got {d.chunk_stride}; use e.g. 128 (the default)")
     if d.score_range is not None:
@@ -561,6 +570,19 @@ def _validate_scale_out(t: TrainingConfig) -> None:
         _positive("training.backup_every_steps", t.backup_every_steps)
     if t.tpu is not None and t.strategy not in ("auto", "tpu"):
         raise ConfigError(f"training.tpu: set, but training.strategy is {t.strategy!r}; use strategy tpu (or auto) with a TPU name")
+
+
+def _validate_documents(t: TrainingConfig) -> None:
+    """Whole-document batches (tfslm/inputs/documents.py): bucketed, any number of windows, one replica."""
+    if t.input_pipeline != "bucketed":
+        raise ConfigError(f"training.input_pipeline: {t.input_pipeline!r} is not available with data.long_text: document "
+                          "(its batches of whole documents are built in the bucketed pipeline); use bucketed")
+    if t.static_shapes:
+        raise ConfigError("training.static_shapes: not available with data.long_text: document (a batch's window count "
+                          "varies with its documents); set training.static_shapes: false, or data.long_text: chunk")
+    if t.strategy in ("mirrored", "multi_worker", "tpu") or (t.cpu_replicas or 1) > 1:
+        raise ConfigError(f"training.strategy: {t.strategy!r} splits batches across replicas, which would split a document's "
+                          "windows from its label; data.long_text: document trains on one device: use strategy auto, cpu or gpu")
 
 
 def _validate_tfrecords(d: DataConfig, t: TrainingConfig) -> None:

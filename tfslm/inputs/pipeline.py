@@ -5,6 +5,8 @@ The path follows from the data and the settings:
 - a :class:`~tfslm.inputs.tfrecord_reader.PreparedData` (``data.tfrecord_dir``):
   TFRecords from ``tfslm prepare``, read in the graph (:mod:`tfslm.inputs.tfrecord_reader`);
 - ``long_text="chunk"``: long texts as overlapping windows (:mod:`tfslm.inputs.chunking`);
+- ``long_text="document"``: batches of whole documents, each a set of windows
+  that :class:`tfslm.DocumentModel` pools (:mod:`tfslm.inputs.documents`);
 - ``input_pipeline="bucketed"`` (the default): pure TF, length buckets,
   tokens cached on disk (:mod:`tfslm.inputs.bucketing`);
 - ``input_pipeline="prepare_tf_dataset"``: the backend's own collator, each
@@ -29,11 +31,12 @@ from tfslm.config import INPUT_PIPELINES, LONG_TEXT_POLICIES
 from tfslm.data.loading import TextData, tokenize
 from tfslm.inputs.bucketing import bucketed_inputs
 from tfslm.inputs.chunking import chunked_inputs
+from tfslm.inputs.documents import DEFAULT_MAX_WINDOWS, document_inputs
 from tfslm.inputs.input_data import InputData, InputStatistics, steps_per_epoch_of
 
 __all__ = ["build_inputs", "build_inputs_from_config", "to_tf_datasets", "to_tf_dataset", "prepare_tf_dataset_inputs", "INPUT_PATHS"]
 
-INPUT_PATHS = ("bucketed", "prepare_tf_dataset", "prepare_tf_dataset (windows)", "tfrecords")
+INPUT_PATHS = ("bucketed", "prepare_tf_dataset", "prepare_tf_dataset (windows)", "bucketed (documents)", "tfrecords")
 
 
 def to_tf_dataset(dataset, model, tokenizer, *, batch_size: int = 16, max_length: int = 128, shuffle: bool = False):
@@ -81,6 +84,7 @@ def build_inputs(
     static_shapes: bool = False,
     long_text: str = "truncate",
     chunk_stride: int = 128,
+    max_windows: int | None = DEFAULT_MAX_WINDOWS,
 ) -> InputData:
     """The named splits of ``data`` as batched datasets, by whichever path the data and settings call for.
 
@@ -97,8 +101,11 @@ def build_inputs(
         seed: seeds the shuffles (None: TF's global seed).
         static_shapes: bucketed and TFRecords: a small fixed set of batch shapes.
         long_text: ``truncate``, or ``chunk``: overlapping windows of ``max_length``
-            tokens, ``chunk_stride`` tokens of overlap (``InputData.windows`` maps them to documents).
+            tokens, ``chunk_stride`` tokens of overlap (``InputData.windows`` maps them to documents),
+            or ``document``: batches of ``batch_size`` whole documents in those windows, with
+            ``doc_index``, for :class:`tfslm.DocumentModel` (bucketed only).
         chunk_stride: the overlap of consecutive windows, in tokens.
+        max_windows: ``document``: windows kept per document (evenly spaced; None: all).
 
     Returns:
         an :class:`~tfslm.inputs.input_data.InputData`.
@@ -111,7 +118,7 @@ def build_inputs(
     from tfslm.inputs.tfrecord_reader import PreparedData, tfrecord_inputs
 
     if long_text not in LONG_TEXT_POLICIES:
-        raise ValueError(f"long_text: got {long_text!r}, expected truncate or chunk")
+        raise ValueError(f"long_text: got {long_text!r}, expected one of: {', '.join(LONG_TEXT_POLICIES)}")
     if input_pipeline not in INPUT_PIPELINES:
         raise ValueError(f"input_pipeline: got {input_pipeline!r}, expected bucketed or prepare_tf_dataset")
     splits = tuple(splits)
@@ -119,6 +126,12 @@ def build_inputs(
         if long_text != "truncate":
             raise ValueError(f"long_text: {long_text!r} is not available for TFRecords from `tfslm prepare` (their rows are truncated); use truncate")
         return tfrecord_inputs(data, model, tokenizer, batch_size=batch_size, splits=splits, seed=seed, static_shapes=static_shapes)
+    if long_text == "document":
+        if input_pipeline != "bucketed" or static_shapes:
+            raise ValueError("long_text: document batches are built by the bucketed pipeline, without static_shapes; "
+                             "use input_pipeline='bucketed', static_shapes=False")
+        return document_inputs(data, model, tokenizer, batch_size=batch_size, max_length=max_length, stride=chunk_stride,
+                               max_windows=max_windows, splits=splits, seed=seed)
     if long_text == "chunk":
         return chunked_inputs(data, model, tokenizer, batch_size=batch_size, max_length=max_length, stride=chunk_stride, splits=splits)
     if input_pipeline == "bucketed":
@@ -132,7 +145,7 @@ def build_inputs_from_config(cfg, data, model, tokenizer, *, batch_size: int | N
     """:func:`build_inputs` with the settings of a :class:`tfslm.Config`, as ``tfslm train`` builds them.
 
     Args:
-        cfg: the config (``model.max_length``, ``data.long_text``, ``data.chunk_stride``,
+        cfg: the config (``model.max_length``, ``data.long_text``, ``data.chunk_stride``, ``data.max_windows``,
             ``training.input_pipeline``, ``training.seed``, ``training.static_shapes``).
         data: the loaded data (``TextData``) or ``PreparedData`` (``data.tfrecord_dir``).
         model: the model.
@@ -150,7 +163,7 @@ def build_inputs_from_config(cfg, data, model, tokenizer, *, batch_size: int | N
         batch_size=cfg.training.batch_size if batch_size is None else batch_size,
         max_length=cfg.model.max_length, splits=splits, input_pipeline=cfg.training.input_pipeline,
         seed=cfg.training.seed, static_shapes=cfg.training.static_shapes,
-        long_text=cfg.data.long_text, chunk_stride=cfg.data.chunk_stride,
+        long_text=cfg.data.long_text, chunk_stride=cfg.data.chunk_stride, max_windows=cfg.data.max_windows,
     )
 
 
@@ -167,6 +180,7 @@ def to_tf_datasets(
     static_shapes: bool = False,
     long_text: str = "truncate",
     chunk_stride: int = 128,
+    max_windows: int | None = DEFAULT_MAX_WINDOWS,
 ):
     """The named splits of ``data`` as ``tf.data.Dataset``s, in the order asked; train is shuffled.
 
@@ -184,8 +198,10 @@ def to_tf_datasets(
         input_pipeline: ``bucketed`` or ``prepare_tf_dataset``.
         seed: seeds the bucketed shuffles (None: TF's global seed).
         static_shapes: bucketed only: a small fixed set of batch shapes (see :mod:`tfslm.inputs.bucketing`).
-        long_text: ``truncate`` or ``chunk`` (overlapping windows, see :mod:`tfslm.inputs.chunking`).
-        chunk_stride: with ``chunk``: tokens of overlap between windows.
+        long_text: ``truncate``, ``chunk`` (overlapping windows, see :mod:`tfslm.inputs.chunking`)
+            or ``document`` (batches of whole documents, see :mod:`tfslm.inputs.documents`).
+        chunk_stride: with ``chunk`` or ``document``: tokens of overlap between windows.
+        max_windows: with ``document``: windows kept per document (evenly spaced; None: all).
 
     Example:
         >>> train_ds, val_ds = to_tf_datasets(data, model, tokenizer, batch_size=16)  # doctest: +SKIP
@@ -194,4 +210,5 @@ def to_tf_datasets(
     return build_inputs(
         data, model, tokenizer, batch_size=batch_size, max_length=max_length, splits=splits, input_pipeline=input_pipeline,
         seed=seed, static_shapes=static_shapes, long_text=long_text, chunk_stride=chunk_stride,
+        max_windows=max_windows,
     ).as_tuple()

@@ -227,10 +227,17 @@ def _task_info(run_dir: Path, cfg: dict, metrics: dict):
 
 def _long_text_note(cfg: dict, export_info: dict | None, max_length: int) -> str | None:
     data_cfg = _section(cfg, "data")
-    if data_cfg.get("long_text") != "chunk":
+    if data_cfg.get("long_text") not in ("chunk", "document"):
         return None
     stride = data_cfg.get("chunk_stride")
     pooled_in_graph = isinstance(export_info, dict) and export_info.get("pooling") == "in_graph"
+    if data_cfg.get("long_text") == "document":
+        return (
+            f"This run was trained on whole documents: each text is read in overlapping windows of {max_length} tokens "
+            f"({stride} tokens of overlap, at most {data_cfg.get('max_windows') or 'every'} evenly spaced windows) whose "
+            "logits are averaged into one prediction, in training too; the snippet above truncates instead. "
+            "`tfslm.Predictor` " + ("and the SavedModel below pool" if pooled_in_graph else "pools") + " the windows."
+        )
     return (
         f"This run reads long texts in overlapping windows of {max_length} tokens ({stride} tokens of overlap) and "
         "averages the windows of a text (mean probability, or mean score); the snippet above truncates instead. "

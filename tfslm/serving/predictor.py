@@ -56,6 +56,9 @@ class Predictor:
     batch_size: int = 32
     task: Any = None  # tfslm.tasks.base.Task; None: single-label classification (resolved on init)
     chunk_stride: int | None = None  # set: long texts are scored in overlapping windows, pooled
+    # data.long_text document: the windows pooled as the mean logit (DocumentModel's rule), at most max_windows a text.
+    document: bool = False
+    max_windows: int | None = None
 
     @classmethod
     def from_run(cls, run_dir: str | Path, *, batch_size: int = 32) -> "Predictor":
@@ -68,8 +71,11 @@ class Predictor:
         labels = LabelSpace.load(run.labels)
         task = Task.load(run.root)
         model, tokenizer = get_backend().load_pretrained(run.model)
-        stride = cfg.data.chunk_stride if getattr(cfg.data, "long_text", "truncate") == "chunk" else None
-        return cls(model, tokenizer, labels, cfg.model.max_length, batch_size, task, stride)
+        long_text = getattr(cfg.data, "long_text", "truncate")
+        stride = cfg.data.chunk_stride if long_text in ("chunk", "document") else None
+        document = long_text == "document"
+        return cls(model, tokenizer, labels, cfg.model.max_length, batch_size, task, stride, document,
+                   cfg.data.max_windows if document else None)
 
     def __post_init__(self):
         from tfslm.backends import get_backend
@@ -98,15 +104,20 @@ class Predictor:
         return out
 
     def _window_logits(self, texts: Sequence[str]) -> np.ndarray:
-        """Outputs of texts cut into overlapping windows, averaged per text (tfslm.inputs.chunking)."""
+        """Outputs of texts cut into overlapping windows, averaged per text (tfslm.inputs.chunking, .documents)."""
         from tfslm.inputs.chunking import chunk_encode
+        from tfslm.inputs.documents import mean_logits, select_windows
 
         enc, doc_index = chunk_encode(texts, self.tokenizer, max_length=self.max_length, stride=self.chunk_stride)
+        keep = select_windows(doc_index, self.max_windows)  # all, unless a document run capped them
+        enc, doc_index = {k: [v[i] for i in keep] for k, v in enc.items()}, doc_index[keep]
         window_logits = []
         for start in range(0, len(doc_index), self.batch_size):
             batch = {k: v[start:start + self.batch_size] for k, v in enc.items()}
             padded = self.tokenizer.pad(batch, padding=True, return_tensors="tf")
             window_logits.append(self._forward(dict(padded)).numpy())
+        if self.document:
+            return mean_logits(np.concatenate(window_logits), doc_index, len(texts))
         return self.task.pool_windows(np.concatenate(window_logits), doc_index, len(texts))
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:

@@ -18,6 +18,10 @@ the request as one batch and averages them per text (mean probability, mean
 score for regression), so it returns what :class:`tfslm.Predictor` returns;
 ``tokenize_windows(text) -> input_ids, attention_mask, doc_index`` shows the
 windows. ``serve_tokens`` scores each row it is given (one window).
+Runs trained with ``data.long_text: document`` serve the same way with the
+document rule they trained with: at most ``max_windows`` evenly spaced windows
+a text (:func:`tfslm.inputs.documents.select_windows`), pooled as the mean of
+their logits, then decoded by the task.
 
 The in-graph tokenizer reproduces the Python (fast) tokenizer id for id: its
 normalizer (clean-up of control characters, CJK padding, accent stripping,
@@ -76,8 +80,30 @@ def _tf():
 
 
 # ------------------------------------------------------------- the SavedModel
+def _request_windows(text_tokenizer: Any, text, chunk_stride: int, max_windows: int | None):
+    """The windows of a request's texts; a document run keeps those it trained on (``select_windows``)."""
+    tf = _tf()
+    from tfslm.inputs.documents import select_windows_graph
+
+    input_ids, attention_mask, doc_index = text_tokenizer.windows(text, chunk_stride)
+    if max_windows is not None:
+        keep = select_windows_graph(doc_index, max_windows)
+        input_ids, attention_mask, doc_index = (tf.gather(t, keep) for t in (input_ids, attention_mask, doc_index))
+    return input_ids, attention_mask, doc_index
+
+
+def _pool_request(task: Any, document: bool, logits, doc_index, num_texts):
+    """Window logits to one row per text by the run's rule: the mean logit (document runs), else the task's."""
+    from tfslm.inputs.documents import mean_logits_graph
+
+    if document:
+        return mean_logits_graph(logits, doc_index, num_texts)
+    return task.pool_windows_graph(logits, doc_index, num_texts)
+
+
 def _make_serving_module(
-    model: Any, label_names: Sequence[str], text_tokenizer: Any, task: Any, labels: Any = None, chunk_stride: int | None = None
+    model: Any, label_names: Sequence[str], text_tokenizer: Any, task: Any, labels: Any = None, chunk_stride: int | None = None,
+    document: bool = False, max_windows: int | None = None,
 ):
     tf = _tf()
     from tfslm.backends import get_backend
@@ -136,17 +162,21 @@ def _make_serving_module(
     class WindowServingModule(TextServingModule):
         """``data.long_text: chunk`` runs: every text is scored in windows, pooled per text in the graph."""
 
+        def _windows(self, text):
+            return _request_windows(self.text_tokenizer, text, chunk_stride, max_windows)
+
         @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
         def serve_text(self, text):
-            input_ids, attention_mask, doc_index = self.text_tokenizer.windows(text, chunk_stride)
-            # All windows of the request go through the model as one batch; a text's
-            # windows are then averaged by the task's pooling rule (task.pool_windows in NumPy).
+            input_ids, attention_mask, doc_index = self._windows(text)
+            # All windows of the request go through the model as one batch; a text's windows are
+            # then averaged by the rule the run trained with: the mean logit (document runs,
+            # as DocumentModel), else the task's pooling rule (task.pool_windows in NumPy).
             logits = self._logits(input_ids, attention_mask)
-            return self._outputs(task.pool_windows_graph(logits, doc_index, tf.shape(text)[0]))
+            return self._outputs(_pool_request(task, document, logits, doc_index, tf.shape(text)[0]))
 
         @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="text")])
         def tokenize_windows(self, text):
-            input_ids, attention_mask, doc_index = self.text_tokenizer.windows(text, chunk_stride)
+            input_ids, attention_mask, doc_index = self._windows(text)
             return {"input_ids": input_ids, "attention_mask": attention_mask, "doc_index": doc_index}
 
     if text_tokenizer is None:
@@ -176,7 +206,8 @@ def _check_export_arguments(model: Any, tokenizer: Any, label_names: Sequence[st
         check_stride(tokenizer, max_length, chunk_stride)
 
 
-def _text_tokenizer(tokenizer: Any, max_length: int, chunk_stride: int | None, fallback_reason: str | None):
+def _text_tokenizer(tokenizer: Any, max_length: int, chunk_stride: int | None, fallback_reason: str | None,
+                    document: bool = False):
     """``(in-graph tokenizer or None, note)``: None with the reason when raw text cannot be served exactly."""
     note = fallback_reason
     text_tokenizer = None
@@ -191,7 +222,8 @@ def _text_tokenizer(tokenizer: Any, max_length: int, chunk_stride: int | None, f
     if note is not None and chunk_stride is not None:
         note += (
             "; this run scores long texts in windows: send each window as a row (tfslm.inputs.chunking.chunk_encode) "
-            "and average them per text, or use tfslm.Predictor"
+            + ("keeping those tfslm.inputs.documents.select_windows keeps, and average their logits per text" if document else
+               "and average them per text") + ", or use tfslm.Predictor"
         )
     return text_tokenizer, note
 
@@ -207,6 +239,8 @@ def export_saved_model(
     task: Any = None,
     labels: Any = None,
     chunk_stride: int | None = None,
+    document: bool = False,
+    max_windows: int | None = None,
 ) -> dict[str, Any]:
     """Write a TF SavedModel with serving signatures to ``output_dir`` atomically.
 
@@ -238,11 +272,16 @@ def export_saved_model(
             text (mean probability; mean score for regression), with the same
             outputs; ``tokenize_windows`` returns the windows and their
             ``doc_index``. ``serve_tokens`` still scores each row it is given.
+        document: with ``chunk_stride``, a ``data.long_text: document`` run: windows
+            are pooled as the mean of their logits (as :class:`tfslm.DocumentModel`), then decoded.
+        max_windows: with ``chunk_stride``: at most this many evenly spaced windows a
+            text (:func:`tfslm.inputs.documents.select_windows`; None: all).
 
     Returns:
         ``{"path", "signatures", "in_graph_tokenizer", "consumer_imports",
         "labels", "max_length", "long_text", "pooling", "note"}`` (plus
-        ``chunk_stride`` for chunk runs); ``in_graph_tokenizer`` is None and
+        ``chunk_stride`` for chunk and document runs, ``max_windows`` and
+        ``document_pooling`` for document runs); ``in_graph_tokenizer`` is None and
         ``note`` a one-line reason when the text signature was left out;
         ``pooling`` says where windows are averaged ("in_graph"; "client" when
         a chunk run has no text signature; None for truncation).
@@ -257,8 +296,10 @@ def export_saved_model(
     task = Task.resolve(task)
     label_names = task.output_names(label_names)  # one per output: the target names of a scorer
     _check_export_arguments(model, tokenizer, label_names, max_length, chunk_stride)
-    text_tokenizer, note = _text_tokenizer(tokenizer, max_length, chunk_stride, fallback_reason)
-    module = _make_serving_module(model, label_names, text_tokenizer, task, labels, chunk_stride)
+    if (document or max_windows is not None) and chunk_stride is None:
+        raise ValueError("document and max_windows need chunk_stride (the windows of a document run); pass chunk_stride")
+    text_tokenizer, note = _text_tokenizer(tokenizer, max_length, chunk_stride, fallback_reason, document)
+    module = _make_serving_module(model, label_names, text_tokenizer, task, labels, chunk_stride, document, max_windows)
     if text_tokenizer is not None:
         signatures = {
             "serving_default": module.serve_text.get_concrete_function(),
@@ -277,12 +318,14 @@ def export_saved_model(
         "consumer_imports": [CONSUMER_IMPORT] if text_tokenizer is not None else [],
         "labels": label_names,
         "max_length": max_length,
-        "long_text": "chunk" if chunk_stride is not None else "truncate",
+        "long_text": "document" if document else "chunk" if chunk_stride is not None else "truncate",
         "pooling": None if chunk_stride is None else ("in_graph" if text_tokenizer is not None else "client"),
         "note": note,
     }
     if chunk_stride is not None:
         info["chunk_stride"] = chunk_stride
+    if document:
+        info.update(max_windows=max_windows, document_pooling="mean")
     info["task"] = task.to_dict()
     tf = _tf()
     with atomic_directory(output_dir) as tmp:
@@ -319,4 +362,5 @@ def export_run(run_dir: str | os.PathLike, output: str | os.PathLike | None = No
     return export_saved_model(
         predictor.model, predictor.tokenizer, list(predictor.labels.names), predictor.max_length, output,
         task=predictor.task, labels=predictor.labels, chunk_stride=predictor.chunk_stride,
+        document=predictor.document, max_windows=predictor.max_windows,
     )

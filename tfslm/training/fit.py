@@ -297,7 +297,21 @@ def _build_run_model(cfg: Config, data, task, dist, perf):
         if bias is not None and backend.set_output_bias(model, bias):
             log.info("model: the head's output bias starts at the mean training target (%s)", ", ".join(f"{b:.3f}" for b in bias))
     log.info("model: %s (%s), %s parameters", type(model).__name__, _model_source(cfg), f"{model.count_params():,}")
+    if cfg.data.long_text == "document":
+        model = _document_model(cfg, dist, perf, model)
     return model, tokenizer
+
+
+def _document_model(cfg: Config, dist, perf, model):
+    """``data.long_text: document``: the window model wrapped to pool each document's windows (one replica only)."""
+    from tfslm.errors import ConfigError
+    from tfslm.training.documents import DocumentModel
+
+    if dist.num_replicas > 1:  # a replica's share of a batch would cut documents from their labels
+        raise ConfigError(f"data.long_text: document trains on one replica, got {dist.num_replicas} ({dist.kind}); "
+                          "set training.strategy: gpu or cpu (one device)")
+    with perf.policy_scope(), dist.scope():
+        return DocumentModel(model, pooling=cfg.model.document_pooling)
 
 
 def _compile_run_model(model, cfg: Config, dist, perf, task, steps_per_epoch: int) -> None:
@@ -411,20 +425,24 @@ def _run_summary(cfg: Config, dist, perf, inputs, data, task, model, history, ea
 def _save_and_export(cfg: Config, run_dir: Path, model, tokenizer, data, task, perf, metrics: dict[str, Any]):
     """``model/`` (float32 whatever it trained in) and, with ``export.saved_model``, ``saved_model/``; returns the saved model."""
     from tfslm.backends import get_backend
+    from tfslm.training.documents import window_model_of
     from tfslm.training.performance import float32_copy
 
+    model = window_model_of(model)  # a document run saves and serves its window model; pooling is in the graph
     if perf.mixed_precision != "off":  # save and serve a float32 model, whatever it trained in
         model = float32_copy(model)
     get_backend().save_pretrained(model, tokenizer, run_dir / "model")
     if cfg.export.saved_model:
         from tfslm.serving.saved_model import export_saved_model
 
-        stride = cfg.data.chunk_stride if cfg.data.long_text == "chunk" else None
+        stride = cfg.data.chunk_stride if cfg.data.long_text in ("chunk", "document") else None
+        document = cfg.data.long_text == "document"
         info = export_saved_model(model, tokenizer, list(data.labels.names), cfg.model.max_length, run_dir / "saved_model",
-                                  task=task, labels=data.labels, chunk_stride=stride)
+                                  task=task, labels=data.labels, chunk_stride=stride, document=document,
+                                  max_windows=cfg.data.max_windows if document else None)
         if info.get("note"):
             log.warning("saved_model: %s", info["note"])
-        keys = ("signatures", "in_graph_tokenizer", "long_text", "chunk_stride", "pooling")
+        keys = ("signatures", "in_graph_tokenizer", "long_text", "chunk_stride", "max_windows", "pooling")
         metrics["saved_model"] = {k: info[k] for k in keys if k in info}
     return model
 
