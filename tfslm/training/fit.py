@@ -395,10 +395,11 @@ def _save_and_export(cfg: Config, run_dir: Path, model, tokenizer, data, task, p
 
         stride = cfg.data.chunk_stride if cfg.data.long_text == "chunk" else None
         info = export_saved_model(model, tokenizer, list(data.labels.names), cfg.model.max_length, run_dir / "saved_model",
-                                  task=task, labels=data.labels, chunk_stride=stride)
+                                  task=task, labels=data.labels, chunk_stride=stride,
+                                  tokenizer_ops=cfg.export.tokenizer_ops)
         if info.get("note"):
             log.warning("saved_model: %s", info["note"])
-        keys = ("signatures", "in_graph_tokenizer", "long_text", "chunk_stride", "pooling")
+        keys = ("signatures", "in_graph_tokenizer", "tokenizer_ops", "long_text", "chunk_stride", "pooling")
         metrics["saved_model"] = {k: info[k] for k in keys if k in info}
     return model
 
