@@ -79,66 +79,75 @@ def _new_class() -> type:
             words = tf.convert_to_tensor(words, tf.string)
             if words.shape.rank != 1:
                 raise ValueError(f"CoreWordpiece.tokenize takes a vector or a RaggedTensor of words, got rank {words.shape.rank}")
-            return self._tokenize_flat(words)
-
-        def _round(self, words, lengths, active, pos):
-            """One piece for each active word: ``(piece ids, piece lengths)``; length 0 where nothing matches."""
-            left = tf.gather(lengths, active) - pos
-            count = tf.minimum(left, self._max_piece)
-            sizes = tf.ragged.range(count, 0, -1)  # longest first, so the first hit is the longest one
-            owner = sizes.value_rowids()
-            size = sizes.flat_values
-            start = tf.gather(pos, owner)
-            text = tf.strings.substr(tf.gather(tf.gather(words, active), owner), start, size, unit="UTF8_CHAR")
-            text = tf.strings.join([tf.where(start > 0, self._suffix, ""), text])
-            ids = self.table.lookup(text)
-            # Index in its row of the first hit (the longest piece); rows without one get their length.
-            in_row = tf.range(tf.size(ids, tf.int64)) - tf.gather(sizes.row_starts(), owner)
-            first = tf.math.unsorted_segment_min(tf.where(ids >= 0, in_row, tf.gather(count, owner)), owner, tf.size(active))
-            first = tf.minimum(first, count)
-            found = first < count
-            piece_id = tf.where(found, tf.gather(ids, sizes.row_starts() + tf.minimum(first, count - 1)), -1)
-            piece_len = tf.where(found, count - first, 0)
-            return piece_id, piece_len
-
-        def _tokenize_flat(self, words):
-            lengths = tf.strings.length(words, unit="UTF8_CHAR")
-            lengths = tf.cast(lengths, tf.int64)
-            n = tf.size(words, tf.int64)
-            active0 = tf.where(lengths > 0)[:, 0]  # an empty word has no pieces (the pre-tokenizer makes none)
-
-            def body(r, active, pos, failed, out_word, out_round, out_id):
-                piece_id, piece_len = self._round(words, lengths, active, pos)
-                miss = piece_len == 0
-                failed = tf.tensor_scatter_nd_max(failed, tf.expand_dims(tf.boolean_mask(active, miss), 1),
-                                                  tf.ones_like(tf.boolean_mask(active, miss), tf.int32))
-                out_word = out_word.write(r, active)
-                out_round = out_round.write(r, tf.fill(tf.shape(active), tf.cast(r, tf.int64)))
-                out_id = out_id.write(r, piece_id)
-                pos = pos + piece_len
-                going = tf.logical_and(tf.logical_not(miss), pos < tf.gather(lengths, active))
-                return r + 1, tf.boolean_mask(active, going), tf.boolean_mask(pos, going), failed, out_word, out_round, out_id
-
-            arrays = [tf.TensorArray(dtype, size=0, dynamic_size=True, infer_shape=False) for dtype in (tf.int64,) * 3]
-            _, _, _, failed, out_word, out_round, out_id = tf.while_loop(
-                lambda r, active, *_: tf.size(active) > 0,
-                body,
-                (tf.constant(0), active0, tf.zeros_like(active0), tf.zeros([n], tf.int32), *arrays),
-                shape_invariants=(tf.TensorShape([]), tf.TensorShape([None]), tf.TensorShape([None]),
-                                  tf.TensorShape([None]), *(tf.TensorShape(None),) * 3),
-                maximum_iterations=self._max_rounds,
-            )
-            word, rnd, ids = (tf.reshape(a.concat(), [-1]) for a in (out_word, out_round, out_id))
-            # A word with a position nothing matches is one unknown token: drop its pieces, add [UNK].
-            keep = tf.gather(failed, word) == 0
-            failed_words = tf.where(failed > 0)[:, 0]
-            word = tf.concat([tf.boolean_mask(word, keep), failed_words], 0)
-            rnd = tf.concat([tf.boolean_mask(rnd, keep), tf.zeros_like(failed_words)], 0)
-            ids = tf.concat([tf.boolean_mask(ids, keep), tf.fill(tf.shape(failed_words), tf.constant(self._unk_id, tf.int64))], 0)
-            order = tf.argsort(word * (self._max_rounds + 1) + rnd, stable=True)
-            return tf.RaggedTensor.from_value_rowids(tf.gather(ids, order), tf.gather(word, order), nrows=n)
+            return _tokenize_flat(self, words)
 
     return CoreWordpiece
+
+
+def _round(self, words, lengths, active, pos):
+    tf = _tf()
+    """One piece for each active word: ``(piece ids, piece lengths)``; length 0 where nothing matches."""
+    left = tf.gather(lengths, active) - pos
+    count = tf.minimum(left, self._max_piece)
+    sizes = tf.ragged.range(count, 0, -1)  # longest first, so the first hit is the longest one
+    owner = sizes.value_rowids()
+    size = sizes.flat_values
+    start = tf.gather(pos, owner)
+    text = tf.strings.substr(tf.gather(tf.gather(words, active), owner), start, size, unit="UTF8_CHAR")
+    text = tf.strings.join([tf.where(start > 0, self._suffix, ""), text])
+    ids = self.table.lookup(text)
+    # Index in its row of the first hit (the longest piece); rows without one get their length.
+    in_row = tf.range(tf.size(ids, tf.int64)) - tf.gather(sizes.row_starts(), owner)
+    first = tf.math.unsorted_segment_min(tf.where(ids >= 0, in_row, tf.gather(count, owner)), owner, tf.size(active))
+    first = tf.minimum(first, count)
+    found = first < count
+    piece_id = tf.where(found, tf.gather(ids, sizes.row_starts() + tf.minimum(first, count - 1)), -1)
+    piece_len = tf.where(found, count - first, 0)
+    return piece_id, piece_len
+
+def _tokenize_flat(self, words):
+    """Flat words -> ragged ``[words, (pieces)]``: rounds of :func:`_round` while any word has characters left."""
+    tf = _tf()
+    lengths = tf.strings.length(words, unit="UTF8_CHAR")
+    lengths = tf.cast(lengths, tf.int64)
+    n = tf.size(words, tf.int64)
+    active0 = tf.where(lengths > 0)[:, 0]  # an empty word has no pieces (the pre-tokenizer makes none)
+
+    def body(r, active, pos, failed, out_word, out_round, out_id):
+        piece_id, piece_len = _round(self, words, lengths, active, pos)
+        miss = piece_len == 0
+        failed = tf.tensor_scatter_nd_max(failed, tf.expand_dims(tf.boolean_mask(active, miss), 1),
+                                          tf.ones_like(tf.boolean_mask(active, miss), tf.int32))
+        out_word = out_word.write(r, active)
+        out_round = out_round.write(r, tf.fill(tf.shape(active), tf.cast(r, tf.int64)))
+        out_id = out_id.write(r, piece_id)
+        pos = pos + piece_len
+        going = tf.logical_and(tf.logical_not(miss), pos < tf.gather(lengths, active))
+        return r + 1, tf.boolean_mask(active, going), tf.boolean_mask(pos, going), failed, out_word, out_round, out_id
+
+    arrays = [tf.TensorArray(dtype, size=0, dynamic_size=True, infer_shape=False) for dtype in (tf.int64,) * 3]
+    _, _, _, failed, out_word, out_round, out_id = tf.while_loop(
+        lambda r, active, *_: tf.size(active) > 0,
+        body,
+        (tf.constant(0), active0, tf.zeros_like(active0), tf.zeros([n], tf.int32), *arrays),
+        shape_invariants=(tf.TensorShape([]), tf.TensorShape([None]), tf.TensorShape([None]),
+                          tf.TensorShape([None]), *(tf.TensorShape(None),) * 3),
+        maximum_iterations=self._max_rounds,
+    )
+    return _assemble(self, n, failed, *(tf.reshape(a.concat(), [-1]) for a in (out_word, out_round, out_id)))
+
+
+def _assemble(self, n, failed, word, rnd, ids):
+    """The pieces of all rounds in word order; a failed word's pieces replaced by the unknown token."""
+    tf = _tf()
+    # A word with a position nothing matches is one unknown token: drop its pieces, add [UNK].
+    keep = tf.gather(failed, word) == 0
+    failed_words = tf.where(failed > 0)[:, 0]
+    word = tf.concat([tf.boolean_mask(word, keep), failed_words], 0)
+    rnd = tf.concat([tf.boolean_mask(rnd, keep), tf.zeros_like(failed_words)], 0)
+    ids = tf.concat([tf.boolean_mask(ids, keep), tf.fill(tf.shape(failed_words), tf.constant(self._unk_id, tf.int64))], 0)
+    order = tf.argsort(word * (self._max_rounds + 1) + rnd, stable=True)
+    return tf.RaggedTensor.from_value_rowids(tf.gather(ids, order), tf.gather(word, order), nrows=n)
 
 
 _CLASSES: dict[str, type] = {}
