@@ -85,8 +85,8 @@ def _new_class() -> type:
 
 
 def _round(self, words, lengths, active, pos):
-    tf = _tf()
     """One piece for each active word: ``(piece ids, piece lengths)``; length 0 where nothing matches."""
+    tf = _tf()
     left = tf.gather(lengths, active) - pos
     count = tf.minimum(left, self._max_piece)
     sizes = tf.ragged.range(count, 0, -1)  # longest first, so the first hit is the longest one
