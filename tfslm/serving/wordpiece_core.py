@@ -86,7 +86,7 @@ def _new_class() -> type:
 
 def _round(self, words, lengths, active, pos):
     """One piece for each active word: ``(piece ids, piece lengths)``; length 0 where nothing matches."""
-    tf = _tf()
+    import tensorflow as tf  # not _tf(): autograph traces these functions and cannot convert os.environ
     left = tf.gather(lengths, active) - pos
     count = tf.minimum(left, self._max_piece)
     sizes = tf.ragged.range(count, 0, -1)  # longest first, so the first hit is the longest one
@@ -105,27 +105,34 @@ def _round(self, words, lengths, active, pos):
     piece_len = tf.where(found, count - first, 0)
     return piece_id, piece_len
 
+
 def _tokenize_flat(self, words):
     """Flat words -> ragged ``[words, (pieces)]``: rounds of :func:`_round` while any word has characters left."""
-    tf = _tf()
+    import tensorflow as tf
     lengths = tf.strings.length(words, unit="UTF8_CHAR")
     lengths = tf.cast(lengths, tf.int64)
     n = tf.size(words, tf.int64)
-    active0 = tf.where(lengths > 0)[:, 0]  # an empty word has no pieces (the pre-tokenizer makes none)
+    # Most words are one vocabulary entry: one lookup settles them, the rounds take the rest.
+    # (Greedy longest-first would find the whole word first too.) An empty word has no pieces.
+    whole = self.table.lookup(words)
+    whole_words = tf.where((lengths > 0) & (whole >= 0))[:, 0]
+    active0 = tf.where((lengths > 0) & (whole < 0))[:, 0]
 
     def body(r, active, pos, failed, out_word, out_round, out_id):
         piece_id, piece_len = _round(self, words, lengths, active, pos)
         miss = piece_len == 0
         failed = tf.tensor_scatter_nd_max(failed, tf.expand_dims(tf.boolean_mask(active, miss), 1),
                                           tf.ones_like(tf.boolean_mask(active, miss), tf.int32))
-        out_word = out_word.write(r, active)
-        out_round = out_round.write(r, tf.fill(tf.shape(active), tf.cast(r, tf.int64)))
-        out_id = out_id.write(r, piece_id)
+        out_word = out_word.write(r + 1, active)
+        out_round = out_round.write(r + 1, tf.fill(tf.shape(active), tf.cast(r, tf.int64) + 1))
+        out_id = out_id.write(r + 1, piece_id)
         pos = pos + piece_len
         going = tf.logical_and(tf.logical_not(miss), pos < tf.gather(lengths, active))
         return r + 1, tf.boolean_mask(active, going), tf.boolean_mask(pos, going), failed, out_word, out_round, out_id
 
-    arrays = [tf.TensorArray(dtype, size=0, dynamic_size=True, infer_shape=False) for dtype in (tf.int64,) * 3]
+    # Element 0 is empty, so concat() has something to join when no word needs a round.
+    arrays = [tf.TensorArray(tf.int64, size=1, dynamic_size=True, infer_shape=False).write(0, tf.zeros([0], tf.int64))
+              for _ in range(3)]
     _, _, _, failed, out_word, out_round, out_id = tf.while_loop(
         lambda r, active, *_: tf.size(active) > 0,
         body,
@@ -134,19 +141,22 @@ def _tokenize_flat(self, words):
                           tf.TensorShape([None]), *(tf.TensorShape(None),) * 3),
         maximum_iterations=self._max_rounds,
     )
-    return _assemble(self, n, failed, *(tf.reshape(a.concat(), [-1]) for a in (out_word, out_round, out_id)))
+    word, rnd, ids = (tf.reshape(a.concat(), [-1]) for a in (out_word, out_round, out_id))
+    word = tf.concat([whole_words, word], 0)
+    rnd = tf.concat([tf.zeros_like(whole_words), rnd], 0)
+    return _assemble(self, n, failed, word, rnd, tf.concat([tf.gather(whole, whole_words), ids], 0))
 
 
 def _assemble(self, n, failed, word, rnd, ids):
     """The pieces of all rounds in word order; a failed word's pieces replaced by the unknown token."""
-    tf = _tf()
+    import tensorflow as tf
     # A word with a position nothing matches is one unknown token: drop its pieces, add [UNK].
     keep = tf.gather(failed, word) == 0
     failed_words = tf.where(failed > 0)[:, 0]
     word = tf.concat([tf.boolean_mask(word, keep), failed_words], 0)
     rnd = tf.concat([tf.boolean_mask(rnd, keep), tf.zeros_like(failed_words)], 0)
     ids = tf.concat([tf.boolean_mask(ids, keep), tf.fill(tf.shape(failed_words), tf.constant(self._unk_id, tf.int64))], 0)
-    order = tf.argsort(word * (self._max_rounds + 1) + rnd, stable=True)
+    order = tf.argsort(word * (self._max_rounds + 2) + rnd, stable=True)
     return tf.RaggedTensor.from_value_rowids(tf.gather(ids, order), tf.gather(word, order), nrows=n)
 
 
