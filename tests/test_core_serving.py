@@ -272,3 +272,16 @@ def test_core_ids_equal_python_on_all_shared_essays():
     assert doc_index.tolist() == docs.tolist()
     bad = [r for r, e in enumerate(enc["input_ids"]) if window_ids[r][: window_mask[r].sum()].tolist() != list(e)]
     assert not bad, f"{len(bad)} windows differ, e.g. {bad[:5]}"
+
+
+def test_card_says_core_tokenizer_ops(tmp_path):
+    from test_card import _make_run
+
+    from tfslm.publish.card import write_model_card
+
+    info = {"signatures": ["serving_default", "serve_tokens", "tokenize"], "in_graph_tokenizer": "tfslm.CoreWordpiece",
+            "consumer_imports": [], "tokenizer_ops": "core", "labels": ["negative", "neutral", "positive"],
+            "max_length": 96, "note": None}
+    body = write_model_card(_make_run(tmp_path, export_info=info)).read_text(encoding="utf-8")
+    assert "needs TensorFlow, not tfslm or transformers. Tokenizer ops: `core` (core TensorFlow only" in body
+    assert "import tensorflow_text" not in body
