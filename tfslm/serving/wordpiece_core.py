@@ -41,15 +41,24 @@ def _tf():
     return tf
 
 
-def longest_piece(vocab: Sequence[str], suffix_indicator: str, max_chars_per_word: int) -> int:
-    """The most characters any piece can cover: a bound for the candidate lengths."""
-    longest = 1
+def longest_piece(vocab: Sequence[str], suffix_indicator: str, max_chars_per_word: int) -> tuple[int, int]:
+    """The most characters a word-initial and a continuation piece can cover: bounds for the candidate lengths."""
+    initial = continuation = 1
     for token in vocab:
         if token.startswith("[tfslm unused"):  # fillers for id gaps: never in a word
             continue
-        body = token[len(suffix_indicator):] if suffix_indicator and token.startswith(suffix_indicator) else token
-        longest = max(longest, len(body))
-    return min(longest, max_chars_per_word)
+        if suffix_indicator and token.startswith(suffix_indicator):
+            continuation = max(continuation, len(token) - len(suffix_indicator))
+        initial = max(initial, len(token))  # "##x" can also be a whole word where "#" is not split off
+    return min(initial, max_chars_per_word), min(continuation, max_chars_per_word)
+
+
+def _table(keys, values):
+    import tensorflow as tf
+
+    return tf.lookup.StaticHashTable(
+        tf.lookup.KeyValueTensorInitializer(tf.constant(list(keys)), tf.constant(list(values), tf.int64)), default_value=-1
+    )
 
 
 def _new_class() -> type:
@@ -63,14 +72,12 @@ def _new_class() -> type:
             super().__init__(name="core_wordpiece")
             self._unk_id = int(list(vocab).index(unknown_token))
             self._suffix = suffix_indicator
-            self._max_piece = longest_piece(vocab, suffix_indicator, max_chars_per_word)
+            self._max_initial, self._max_continuation = longest_piece(vocab, suffix_indicator, max_chars_per_word)
             self._max_rounds = max_chars_per_word + 1  # each round consumes at least one character
-            self.table = tf.lookup.StaticHashTable(
-                tf.lookup.KeyValueTensorInitializer(
-                    tf.constant(list(vocab)), tf.range(len(vocab), dtype=tf.int64)
-                ),
-                default_value=-1,
-            )
+            self.table = _table(list(vocab), range(len(vocab)))
+            # Continuation pieces keyed without their "##", so no candidate string is ever joined.
+            marked = [(t[len(suffix_indicator):], i) for i, t in enumerate(vocab) if suffix_indicator and t.startswith(suffix_indicator)]
+            self.continuation_table = _table([t for t, _ in marked] or [""], [i for _, i in marked] or [-1])
 
         def tokenize(self, words):
             """``[..., (words)]`` strings -> ``[..., (words), (pieces)]`` int64 ids."""
@@ -88,14 +95,13 @@ def _round(self, words, lengths, active, pos):
     """One piece for each active word: ``(piece ids, piece lengths)``; length 0 where nothing matches."""
     import tensorflow as tf  # not _tf(): autograph traces these functions and cannot convert os.environ
     left = tf.gather(lengths, active) - pos
-    count = tf.minimum(left, self._max_piece)
+    count = tf.minimum(left, tf.where(pos > 0, tf.constant(self._max_continuation, tf.int64), self._max_initial))
     sizes = tf.ragged.range(count, 0, -1)  # longest first, so the first hit is the longest one
     owner = sizes.value_rowids()
     size = sizes.flat_values
     start = tf.gather(pos, owner)
-    text = tf.strings.substr(tf.gather(tf.gather(words, active), owner), start, size, unit="UTF8_CHAR")
-    text = tf.strings.join([tf.where(start > 0, self._suffix, ""), text])
-    ids = self.table.lookup(text)
+    text = tf.strings.substr(tf.gather(words, tf.gather(active, owner)), start, size, unit="UTF8_CHAR")
+    ids = tf.where(start > 0, self.continuation_table.lookup(text), self.table.lookup(text))
     # Index in its row of the first hit (the longest piece); rows without one get their length.
     in_row = tf.range(tf.size(ids, tf.int64)) - tf.gather(sizes.row_starts(), owner)
     first = tf.math.unsorted_segment_min(tf.where(ids >= 0, in_row, tf.gather(count, owner)), owner, tf.size(active))
