@@ -146,7 +146,7 @@ def exports(tmp_path_factory, corpus, backend, bert_tokenizer):
     out = {}
     for name, model, tokenizer in (("bert", bert, bert_tokenizer), ("distilbert", distil, distil_tokenizer)):
         path = root / name
-        info = export_saved_model(model, tokenizer, LABELS, MAX_LENGTH, path)
+        info = export_saved_model(model, tokenizer, LABELS, MAX_LENGTH, path, tokenizer_ops="tf_text")
         out[name] = {"model": model, "tokenizer": tokenizer, "path": path, "info": info}
     return out
 

@@ -50,6 +50,7 @@ INPUT_PIPELINES = ("bucketed", "prepare_tf_dataset")
 STRATEGIES = ("auto", "cpu", "gpu", "mirrored", "multi_worker", "tpu")
 MIXED_PRECISION = ("auto", "off", "bf16", "fp16")
 BASELINES = ("tfidf", "none")
+TOKENIZER_OPS = ("auto", "core", "tf_text")
 RESOURCE_SCHEME = "tfslm:"
 
 
@@ -149,6 +150,8 @@ class ExportConfig:
     """What ``tfslm train`` exports besides ``model/``."""
 
     saved_model: bool = True
+    # The raw-text signatures' WordPiece: core TF ops (stock TF Serving), tensorflow-text's op, or auto.
+    tokenizer_ops: str = "auto"
 
 
 @dataclass
@@ -342,6 +345,7 @@ def validate(cfg: Config) -> Config:
         _validate_documents(t)
     if d.tfrecord_dir is not None:
         _validate_tfrecords(d, t)
+    _choice("export.tokenizer_ops", cfg.export.tokenizer_ops, TOKENIZER_OPS)
     if cfg.hub.push and not cfg.hub.repo_id:
         raise ConfigError("hub.repo_id: required when hub.push is true; give owner/name")
     if cfg.run_name is not None and (not cfg.run_name or "/" in cfg.run_name or cfg.run_name in (".", "..")):

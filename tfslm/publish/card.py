@@ -109,7 +109,7 @@ inputs = tokenizer([{{ example_text }}], return_tensors="tf", padding=True, trun
 {% if saved_model %}
 ## How to call the SavedModel from TensorFlow only
 
-The `saved_model/` folder needs TensorFlow{% if consumer_imports %} and {% for name in consumer_imports %}`{{ name }}`{% if not loop.last %}, {% endif %}{% endfor %}{% endif %}, not tfslm or transformers.
+The `saved_model/` folder needs TensorFlow{% if consumer_imports %} and {% for name in consumer_imports %}`{{ name }}`{% if not loop.last %}, {% endif %}{% endfor %}{% endif %}, not tfslm or transformers.{% if tokenizer_ops %} Tokenizer ops: `{{ tokenizer_ops }}`{% if tokenizer_ops == "core" %} (core TensorFlow only: `saved_model_cli` and the stock TF Serving image can call it with raw text){% elif tokenizer_ops == "tf_text" %} (tensorflow-text's WordPiece op: a TF Serving binary must be built with it){% endif %}.{% endif %}
 {%- if export_note %}
 
 Note: {{ export_note }}
@@ -496,6 +496,7 @@ def build_model_card(run_dir: str | os.PathLike):
         signatures=signatures,
         text_signature=text_signature,
         consumer_imports=consumer_imports,
+        tokenizer_ops=(export_info or {}).get("tokenizer_ops"),
         export_note=export_note,
     )
     text = str(card)

@@ -27,28 +27,31 @@ The in-graph tokenizer reproduces the Python (fast) tokenizer id for id: its
 normalizer (clean-up of control characters, CJK padding, accent stripping,
 lower-casing) and pre-tokenizer (whitespace and punctuation) are measured on
 every Unicode code point when exporting and compiled into regular expressions
-and a lookup table; the WordPiece step is ``tensorflow_text``'s
-``FastWordpieceTokenizer`` with the same vocabulary, stored in the graph. Added
-tokens written literally in the text (``[SEP]``, ``[MASK]``) become their ids
-as in transformers; texts are truncated to ``max_length`` tokens, special
-tokens included, and padded to the longest text of the batch.
+and a lookup table. The WordPiece step is chosen by ``tokenizer_ops``:
 
-The WordPiece op lives in ``tensorflow-text``: a consumer must
-``import tensorflow_text`` before ``tf.saved_model.load`` (that import registers
-the op; nothing else from it is used):
+- ``core``: greedy longest-match-first over a ``tf.lookup`` table in bounded
+  loops (:mod:`tfslm.serving.wordpiece_core`); the graph holds core TensorFlow
+  ops only, so ``saved_model_cli``, TF Serving's stock image and any process
+  that imports only ``tensorflow`` can call it;
+- ``tf_text``: ``tensorflow_text``'s ``FastWordpieceTokenizer``; a consumer
+  must ``import tensorflow_text`` before ``tf.saved_model.load`` (it registers
+  the op) and a TF Serving binary must be built with it;
+- ``auto`` (the default): ``core`` when it passes the export's parity check on
+  tricky probe texts, else ``tf_text``.
+
+Added tokens written literally in the text (``[SEP]``, ``[MASK]``) become their
+ids as in transformers; texts are truncated to ``max_length`` tokens, special
+tokens included, and padded to the longest text of the batch:
 
     import tensorflow as tf
-    import tensorflow_text  # noqa: F401  registers FastWordpieceTokenizeWithOffsets
-    model = tf.saved_model.load("runs/demo/saved_model")
+    model = tf.saved_model.load("runs/demo/saved_model")  # a tf_text export: import tensorflow_text first
     out = model.signatures["serving_default"](text=tf.constant(["Um texto."]))
     out["label"], out["probabilities"]
 
 Tokenizers without an in-graph equivalent (BPE, SentencePiece/Unigram, or a
 WordPiece tokenizer whose normalizer cannot be expressed per character) get
 ``serve_tokens`` alone, also registered as ``serving_default``; the returned
-``note`` says why. That SavedModel needs TensorFlow only. The same happens
-where tensorflow-text cannot be imported (its wheels exist for Linux x86-64
-and macOS arm64 only).
+``note`` says why. That SavedModel needs TensorFlow only.
 """
 
 
@@ -60,6 +63,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from tfslm.atomic import atomic_directory
+from tfslm.serving.wordpiece_core import CORE_TOKENIZER
 from tfslm.serving.wordpiece_graph import (
     CONSUMER_IMPORT,
     IN_GRAPH_TOKENIZER,
@@ -68,7 +72,10 @@ from tfslm.serving.wordpiece_graph import (
     verify_windows,
 )
 
-__all__ = ["export_saved_model", "export_run", "build_in_graph_tokenizer", "UnsupportedTokenizerError"]
+__all__ = ["export_saved_model", "export_run", "build_in_graph_tokenizer", "UnsupportedTokenizerError", "TOKENIZER_OPS_CHOICES"]
+
+TOKENIZER_OPS_CHOICES = ("auto", "core", "tf_text")
+_TOKENIZER_NAMES = {"core": CORE_TOKENIZER, "tf_text": IN_GRAPH_TOKENIZER}
 
 
 def _tf():
@@ -206,26 +213,51 @@ def _check_export_arguments(model: Any, tokenizer: Any, label_names: Sequence[st
         check_stride(tokenizer, max_length, chunk_stride)
 
 
+def _build_checked(tokenizer: Any, max_length: int, chunk_stride: int | None, ops: str):
+    """The in-graph tokenizer with ``ops``, checked against ``tokenizer`` (probes, and windows for chunk runs)."""
+    text_tokenizer = build_in_graph_tokenizer(tokenizer, max_length, ops=ops)
+    if chunk_stride is not None:
+        verify_windows(text_tokenizer, tokenizer, max_length, chunk_stride)
+    return text_tokenizer
+
+
 def _text_tokenizer(tokenizer: Any, max_length: int, chunk_stride: int | None, fallback_reason: str | None,
-                    document: bool = False):
-    """``(in-graph tokenizer or None, note)``: None with the reason when raw text cannot be served exactly."""
+                    tokenizer_ops: str = "auto", document: bool = False):
+    """``(in-graph tokenizer or None, note)``: None with the reason when raw text cannot be served exactly.
+
+    ``auto`` tries the core-ops WordPiece first and keeps it when it passes the
+    parity check; otherwise tensorflow-text's, with a note saying why.
+    """
     note = fallback_reason
     text_tokenizer = None
     if note is None:
-        try:
-            text_tokenizer = build_in_graph_tokenizer(tokenizer, max_length)
-            if chunk_stride is not None:
-                verify_windows(text_tokenizer, tokenizer, max_length, chunk_stride)
-        except UnsupportedTokenizerError as exc:
-            text_tokenizer = None
-            note = f"raw-text signature left out: {exc}; serve_tokens takes ids from the Python tokenizer"
-    if note is not None and chunk_stride is not None:
+        tried = ["core", "tf_text"] if tokenizer_ops == "auto" else [tokenizer_ops]
+        reasons = []
+        for ops in tried:
+            try:
+                text_tokenizer = _build_checked(tokenizer, max_length, chunk_stride, ops)
+                break
+            except UnsupportedTokenizerError as exc:
+                reasons.append(f"{ops}: {exc}" if len(tried) > 1 else str(exc))
+        if text_tokenizer is None:
+            note = f"raw-text signature left out: {'; '.join(reasons)}; serve_tokens takes ids from the Python tokenizer"
+        elif reasons:  # auto fell back to tensorflow-text
+            note = f"tokenizer_ops auto chose tf_text ({reasons[0]}); consumers must import tensorflow_text"
+    if text_tokenizer is None and chunk_stride is not None:
         note += (
             "; this run scores long texts in windows: send each window as a row (tfslm.inputs.chunking.chunk_encode) "
             + ("keeping those tfslm.inputs.documents.select_windows keeps, and average their logits per text" if document else
                "and average them per text") + ", or use tfslm.Predictor"
         )
     return text_tokenizer, note
+
+
+def _check_tokenizer_ops(tokenizer_ops: Any) -> None:
+    if tokenizer_ops not in TOKENIZER_OPS_CHOICES:
+        raise ValueError(
+            f"tokenizer_ops must be one of {', '.join(TOKENIZER_OPS_CHOICES)}, got {tokenizer_ops!r}; "
+            "use 'auto' (core TensorFlow ops when they pass the parity check)"
+        )
 
 
 def export_saved_model(
@@ -241,6 +273,7 @@ def export_saved_model(
     chunk_stride: int | None = None,
     document: bool = False,
     max_windows: int | None = None,
+    tokenizer_ops: str = "auto",
 ) -> dict[str, Any]:
     """Write a TF SavedModel with serving signatures to ``output_dir`` atomically.
 
@@ -250,7 +283,7 @@ def export_saved_model(
     return ``logits``, ``probabilities``, ``label_id`` and ``label``. When the
     tokenizer has no in-graph equivalent, or ``fallback_reason`` is given, only
     ``serve_tokens`` is exported (also as ``serving_default``) and ``note`` says
-    why. Loading a raw-text export needs ``import tensorflow_text`` first.
+    why. Loading a ``tf_text`` export needs ``import tensorflow_text`` first.
 
     Args:
         model: a trained transformers TF sequence-classification model.
@@ -276,6 +309,11 @@ def export_saved_model(
             are pooled as the mean of their logits (as :class:`tfslm.DocumentModel`), then decoded.
         max_windows: with ``chunk_stride``: at most this many evenly spaced windows a
             text (:func:`tfslm.inputs.documents.select_windows`; None: all).
+        tokenizer_ops: how the raw-text signatures' WordPiece step is built:
+            ``"core"`` (core TensorFlow ops only: loads in ``saved_model_cli`` and
+            TF Serving's stock image), ``"tf_text"`` (tensorflow-text's op: the
+            consumer must ``import tensorflow_text``), or ``"auto"`` (``core``
+            when it passes the export's parity check, else ``tf_text``).
 
     Returns:
         ``{"path", "signatures", "in_graph_tokenizer", "consumer_imports",
@@ -284,7 +322,8 @@ def export_saved_model(
         ``document_pooling`` for document runs); ``in_graph_tokenizer`` is None and
         ``note`` a one-line reason when the text signature was left out;
         ``pooling`` says where windows are averaged ("in_graph"; "client" when
-        a chunk run has no text signature; None for truncation).
+        a chunk run has no text signature; None for truncation); ``tokenizer_ops``
+        is the choice made (``"core"``, ``"tf_text"``, None without a text signature).
 
     Example:
         >>> info = export_saved_model(model, tokenizer, ["neg", "pos"], 256, "runs/demo/saved_model")  # doctest: +SKIP
@@ -298,8 +337,10 @@ def export_saved_model(
     _check_export_arguments(model, tokenizer, label_names, max_length, chunk_stride)
     if (document or max_windows is not None) and chunk_stride is None:
         raise ValueError("document and max_windows need chunk_stride (the windows of a document run); pass chunk_stride")
-    text_tokenizer, note = _text_tokenizer(tokenizer, max_length, chunk_stride, fallback_reason, document)
+    _check_tokenizer_ops(tokenizer_ops)
+    text_tokenizer, note = _text_tokenizer(tokenizer, max_length, chunk_stride, fallback_reason, tokenizer_ops, document)
     module = _make_serving_module(model, label_names, text_tokenizer, task, labels, chunk_stride, document, max_windows)
+    ops = text_tokenizer.ops if text_tokenizer is not None else None
     if text_tokenizer is not None:
         signatures = {
             "serving_default": module.serve_text.get_concrete_function(),
@@ -314,8 +355,9 @@ def export_saved_model(
     info = {
         "path": str(Path(output_dir)),
         "signatures": list(signatures),
-        "in_graph_tokenizer": IN_GRAPH_TOKENIZER if text_tokenizer is not None else None,
-        "consumer_imports": [CONSUMER_IMPORT] if text_tokenizer is not None else [],
+        "in_graph_tokenizer": _TOKENIZER_NAMES[ops] if ops else None,
+        "consumer_imports": [CONSUMER_IMPORT] if ops == "tf_text" else [],
+        "tokenizer_ops": ops,
         "labels": label_names,
         "max_length": max_length,
         "long_text": "document" if document else "chunk" if chunk_stride is not None else "truncate",
@@ -339,8 +381,12 @@ def export_saved_model(
     return info
 
 
-def export_run(run_dir: str | os.PathLike, output: str | os.PathLike | None = None, *, overwrite: bool = False) -> dict[str, Any]:
+def export_run(run_dir: str | os.PathLike, output: str | os.PathLike | None = None, *, overwrite: bool = False,
+               tokenizer_ops: str | None = None) -> dict[str, Any]:
     """Export a finished run's SavedModel (``tfslm export``); return :func:`export_saved_model`'s info.
+
+    ``tokenizer_ops`` (None: the run's ``export.tokenizer_ops``) is passed to
+    :func:`export_saved_model`.
 
     The destination is checked before the model is loaded: the run's own
     ``saved_model/`` (the default) or another SavedModel tfslm wrote is
@@ -358,9 +404,14 @@ def export_run(run_dir: str | os.PathLike, output: str | os.PathLike | None = No
     run = RunDir(run_dir).require(command="`tfslm export`")
     output = Path(output) if output is not None else run.saved_model
     check_output_dir(output, overwrite=overwrite, run_dir=run.root, allowed_in_run=(SAVED_MODEL_DIR,))
+    if tokenizer_ops is None:
+        from tfslm.serving.predictor import load_run_config
+
+        tokenizer_ops = getattr(getattr(load_run_config(run.root), "export", None), "tokenizer_ops", "auto")
+    _check_tokenizer_ops(tokenizer_ops)
     predictor = Predictor.from_run(run.root)
     return export_saved_model(
         predictor.model, predictor.tokenizer, list(predictor.labels.names), predictor.max_length, output,
-        task=predictor.task, labels=predictor.labels, chunk_stride=predictor.chunk_stride,
+        task=predictor.task, labels=predictor.labels, chunk_stride=predictor.chunk_stride, tokenizer_ops=tokenizer_ops,
         document=predictor.document, max_windows=predictor.max_windows,
     )

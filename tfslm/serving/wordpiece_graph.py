@@ -6,7 +6,9 @@ its normalizer (clean-up of control characters, CJK padding, accent
 stripping, lower-casing) and pre-tokenizer (whitespace and punctuation) are
 run on every Unicode code point and compiled into regular expressions and a
 lookup table; the WordPiece step is ``tensorflow_text``'s
-``FastWordpieceTokenizer`` with the same vocabulary, stored in the graph.
+``FastWordpieceTokenizer`` with the same vocabulary, stored in the graph
+(``ops="tf_text"``), or :mod:`tfslm.serving.wordpiece_core`'s greedy
+longest-match over a ``tf.lookup`` table (``ops="core"``: no custom op at all).
 Added tokens written literally in the text (``[SEP]``, ``[MASK]``) become
 their ids as in transformers. The module is checked against the Python
 tokenizer on tricky probe texts (and, for chunk runs, window for window)
@@ -25,10 +27,15 @@ from typing import Any, Sequence
 
 from tfslm.errors import ModelError
 
-__all__ = ["build_in_graph_tokenizer", "UnsupportedTokenizerError", "verify_windows", "IN_GRAPH_TOKENIZER", "CONSUMER_IMPORT"]
+__all__ = [
+    "build_in_graph_tokenizer", "UnsupportedTokenizerError", "verify_windows", "IN_GRAPH_TOKENIZER", "CONSUMER_IMPORT",
+    "TOKENIZER_OPS",
+]
 
 IN_GRAPH_TOKENIZER = "tensorflow_text.FastWordpieceTokenizer"
 CONSUMER_IMPORT = "tensorflow_text"
+# How the WordPiece step is built: tensorflow-text's op, or core TensorFlow ops only.
+TOKENIZER_OPS = ("core", "tf_text")
 
 # Probe texts checked against the Python tokenizer before anything is written.
 _PROBES = (
@@ -288,19 +295,43 @@ def _tf():
 _CLASSES: dict[str, type] = {}
 
 
-def _make_tokenizer_module(spec: dict[str, Any]):
+def _tf_text_wordpiece(spec: dict[str, Any]):
     try:
-        import tensorflow_text  # noqa: F401
+        import tensorflow_text as tf_text
     except Exception as exc:  # ImportError, or NotFoundError when built for another TensorFlow
         raise UnsupportedTokenizerError(
             f"tensorflow-text cannot be imported ({type(exc).__name__}: {str(exc)[:120]}); install the "
-            "tensorflow-text release that matches TensorFlow's minor version"
+            "tensorflow-text release that matches TensorFlow's minor version, or use tokenizer_ops='core'"
         ) from exc
+    tf = _tf()
+    # The WordPiece model (vocabulary trie) is a uint8 constant in the graph.
+    return tf_text.FastWordpieceTokenizer(
+        vocab=spec["vocab"],
+        suffix_indicator=spec["suffix_indicator"],
+        max_bytes_per_word=4 * spec["max_chars_per_word"] + 4,
+        token_out_type=tf.int64,
+        unknown_token=spec["unk_token"],
+        no_pretokenization=True,
+        support_detokenization=False,
+    )
+
+
+def _core_wordpiece(spec: dict[str, Any]):
+    from tfslm.serving.wordpiece_core import CoreWordpiece
+
+    return CoreWordpiece(spec["vocab"], unknown_token=spec["unk_token"], suffix_indicator=spec["suffix_indicator"],
+                         max_chars_per_word=spec["max_chars_per_word"])
+
+
+def _make_tokenizer_module(spec: dict[str, Any], ops: str = "tf_text"):
+    if ops not in TOKENIZER_OPS:
+        raise ValueError(f"ops must be one of {', '.join(TOKENIZER_OPS)}, got {ops!r}; pass 'core' or 'tf_text'")
+    wordpiece = _tf_text_wordpiece(spec) if ops == "tf_text" else _core_wordpiece(spec)
     if "tokenizer" not in _CLASSES:
         _CLASSES["tokenizer"] = _define_tokenizer_class()
-    module = _CLASSES["tokenizer"](spec)
+    module = _CLASSES["tokenizer"](spec, wordpiece, ops)
     tf = _tf()
-    # FastWordpieceTokenizer must turn the unknown token itself into exactly one id,
+    # The WordPiece step must turn the unknown token itself into exactly one id,
     # since added tokens and over-long words are routed through it.
     check = module.wordpiece.tokenize(tf.constant([spec["unk_token"]])).to_list()
     if check != [[spec["unk_id"]]]:
@@ -310,24 +341,15 @@ def _make_tokenizer_module(spec: dict[str, Any]):
 
 def _define_tokenizer_class() -> type:
     tf = _tf()
-    import tensorflow_text as tf_text
 
     class InGraphWordPiece(tf.Module):
         """Raw strings -> (input_ids, attention_mask) int32, padded to the batch's longest text."""
 
-        def __init__(self, spec: dict[str, Any]):
+        def __init__(self, spec: dict[str, Any], wordpiece: Any, ops: str):
             super().__init__(name="in_graph_wordpiece")
             self._spec = {k: spec[k] for k in ("unk_token", "prefix", "suffix", "room", "pad_id", "truncation_side")}
-            # The WordPiece model (vocabulary trie) is a uint8 constant in the graph.
-            self.wordpiece = tf_text.FastWordpieceTokenizer(
-                vocab=spec["vocab"],
-                suffix_indicator=spec["suffix_indicator"],
-                max_bytes_per_word=4 * spec["max_chars_per_word"] + 4,
-                token_out_type=tf.int64,
-                unknown_token=spec["unk_token"],
-                no_pretokenization=True,
-                support_detokenization=False,
-            )
+            self.ops = ops  # "tf_text" (tensorflow_text's FastWordpieceTokenizer) or "core" (CoreWordpiece)
+            self.wordpiece = wordpiece
             self._max_chars = spec["max_chars_per_word"]
             self._drop = _char_class(spec["sentinel_drop"])
             self._remove = _char_class(spec["remove"])
@@ -467,7 +489,7 @@ def _define_tokenizer_class() -> type:
     return InGraphWordPiece
 
 
-def build_in_graph_tokenizer(tokenizer: Any, max_length: int, *, verify: bool = True):
+def build_in_graph_tokenizer(tokenizer: Any, max_length: int, *, verify: bool = True, ops: str = "tf_text"):
     """Build a ``tf.Module`` that tokenizes raw strings in the graph exactly like ``tokenizer``.
 
     Calling it with a ``tf.string`` vector returns ``(input_ids, attention_mask)``,
@@ -480,14 +502,18 @@ def build_in_graph_tokenizer(tokenizer: Any, max_length: int, *, verify: bool = 
         tokenizer: a transformers fast tokenizer with a WordPiece model.
         max_length: the most tokens per text, special tokens included.
         verify: compare with ``tokenizer`` on a set of tricky texts first.
+        ops: how the WordPiece step is built: ``"tf_text"`` (tensorflow-text's
+            ``FastWordpieceTokenizer``; consumers must ``import tensorflow_text``) or
+            ``"core"`` (:class:`~tfslm.serving.wordpiece_core.CoreWordpiece`: core
+            TensorFlow ops only, loads anywhere TensorFlow does).
 
     Example:
-        >>> tok_module = build_in_graph_tokenizer(tokenizer, 128)  # doctest: +SKIP
+        >>> tok_module = build_in_graph_tokenizer(tokenizer, 128, ops="core")  # doctest: +SKIP
         >>> input_ids, attention_mask = tok_module(tf.constant(["Olá, mundo!"]))  # doctest: +SKIP
     """
     if not isinstance(max_length, int) or isinstance(max_length, bool) or max_length < 1:
         raise ValueError(f"max_length must be a positive integer, got {max_length!r}")
-    module = _make_tokenizer_module(_describe(tokenizer, max_length))
+    module = _make_tokenizer_module(_describe(tokenizer, max_length), ops)
     if verify:
         _verify(module, tokenizer, max_length, _PROBES)
     return module

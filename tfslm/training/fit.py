@@ -439,10 +439,11 @@ def _save_and_export(cfg: Config, run_dir: Path, model, tokenizer, data, task, p
         document = cfg.data.long_text == "document"
         info = export_saved_model(model, tokenizer, list(data.labels.names), cfg.model.max_length, run_dir / "saved_model",
                                   task=task, labels=data.labels, chunk_stride=stride, document=document,
-                                  max_windows=cfg.data.max_windows if document else None)
+                                  max_windows=cfg.data.max_windows if document else None,
+                                  tokenizer_ops=cfg.export.tokenizer_ops)
         if info.get("note"):
             log.warning("saved_model: %s", info["note"])
-        keys = ("signatures", "in_graph_tokenizer", "long_text", "chunk_stride", "max_windows", "pooling")
+        keys = ("signatures", "in_graph_tokenizer", "tokenizer_ops", "long_text", "chunk_stride", "max_windows", "pooling")
         metrics["saved_model"] = {k: info[k] for k in keys if k in info}
     return model
 
