@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -90,7 +91,8 @@ def test_export_refuses_the_run_itself_and_foreign_directories(run, tmp_path, ca
 def test_export_replaces_its_own_savedmodel_without_overwrite(run, tmp_path):
     out = tmp_path / "served" / "1"
     assert main(["export", str(run), "--output", str(out)]) == 0
-    assert main(["export", str(run), "--output", str(out)]) == 0  # tfslm's own SavedModel: replaced in one step
-    assert (out / "assets.extra" / "tfslm_export.json").is_file()
+    assert main(["export", str(run), "--output", str(out), "--tokenizer-ops", "tf_text"]) == 0  # its own: replaced in one step
+    info = json.loads((out / "assets.extra" / "tfslm_export.json").read_text())
+    assert info["tokenizer_ops"] == "tf_text"
     assert main(["export", str(run)]) == 0 and (run / "saved_model" / "saved_model.pb").is_file()
     yaml.safe_load((run / "config.yaml").read_text())

@@ -84,6 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir", help="a run directory written by `tfslm train`")
     p.add_argument("--output", help="SavedModel directory (default RUN_DIR/saved_model); never inside the run's other files")
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty --output directory that tfslm did not write")
+    p.add_argument("--tokenizer-ops", choices=("auto", "core", "tf_text"), default=None,
+                   help="WordPiece in the raw-text signatures: core TF ops (stock TensorFlow/TF Serving), tensorflow-text's, "
+                        "or auto (core when it passes the parity check); default: the run's export.tokenizer_ops")
 
     p = sub.add_parser("report", parents=[common], help="(re)write a run's report.md and plots/ from its files")
     p.add_argument("run_dir", help="a run directory written by `tfslm train`")
@@ -203,7 +206,7 @@ def _cmd_predict(args) -> int:
 def _cmd_export(args) -> int:
     from tfslm.serving.saved_model import export_run
 
-    info = export_run(args.run_dir, args.output, overwrite=args.overwrite)
+    info = export_run(args.run_dir, args.output, overwrite=args.overwrite, tokenizer_ops=args.tokenizer_ops)
     if info.get("note"):
         print(f"note: {info['note']}")
     print(f"SavedModel written to {info['path']} (signatures: {', '.join(info['signatures'])})")
