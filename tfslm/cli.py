@@ -27,6 +27,16 @@ from tfslm.run_dir import RunDir
 __all__ = ["main", "build_parser"]
 
 
+def _add_export_parser(sub, common) -> None:
+    p = sub.add_parser("export", parents=[common], help="write a run's SavedModel (raw-text and token-id signatures)")
+    p.add_argument("run_dir", help="a run directory written by `tfslm train`")
+    p.add_argument("--output", help="SavedModel directory (default RUN_DIR/saved_model); never inside the run's other files")
+    p.add_argument("--overwrite", action="store_true", help="replace a non-empty --output directory that tfslm did not write")
+    p.add_argument("--tokenizer-ops", choices=("auto", "core", "tf_text"), default=None,
+                   help="WordPiece in the raw-text signatures: core TF ops (stock TensorFlow/TF Serving), tensorflow-text's, "
+                        "or auto (core when it passes the parity check); default: the run's export.tokenizer_ops")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tfslm", description="Fine-tune small language models as text classifiers with TensorFlow/Keras.")
     parser.add_argument("--version", action="version", version=f"tfslm {__version__}")
@@ -80,13 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--encoding", help="text encoding of the input (default: the run's data.encoding)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --output file (never the input)")
     p.add_argument("--batch-size", type=int, default=32)
-    p = sub.add_parser("export", parents=[common], help="write a run's SavedModel (raw-text and token-id signatures)")
-    p.add_argument("run_dir", help="a run directory written by `tfslm train`")
-    p.add_argument("--output", help="SavedModel directory (default RUN_DIR/saved_model); never inside the run's other files")
-    p.add_argument("--overwrite", action="store_true", help="replace a non-empty --output directory that tfslm did not write")
-    p.add_argument("--tokenizer-ops", choices=("auto", "core", "tf_text"), default=None,
-                   help="WordPiece in the raw-text signatures: core TF ops (stock TensorFlow/TF Serving), tensorflow-text's, "
-                        "or auto (core when it passes the parity check); default: the run's export.tokenizer_ops")
+    _add_export_parser(sub, common)
 
     p = sub.add_parser("report", parents=[common], help="(re)write a run's report.md and plots/ from its files")
     p.add_argument("run_dir", help="a run directory written by `tfslm train`")
