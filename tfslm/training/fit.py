@@ -410,7 +410,7 @@ def _run_summary(cfg: Config, dist, perf, inputs, data, task, model, history, ea
         "data": data.summary(),
         "labels": list(data.labels.names),
         "problem_type": task.problem_type,
-        **({"decoding": task.decoding_summary()} if task.decoding_summary() else {}),
+        **({"decoding": decoding} if (decoding := task.decoding_summary()) else {}),
         "model": {"source": _model_source(cfg), "type": type(model).__name__, "parameters": int(model.count_params())},
         "training": {
             "batch_size": per_replica_batch, "global_batch_size": inputs.batch_size, "steps_per_epoch": inputs.steps_per_epoch,
