@@ -37,6 +37,15 @@ def _add_export_parser(sub, common) -> None:
                         "or auto (core when it passes the parity check); default: the run's export.tokenizer_ops")
 
 
+def _add_demo_parser(sub, common) -> None:
+    p = sub.add_parser("demo", parents=[common], help="a web page to try a run: type a text or upload a CSV (needs the demo extra)")
+    p.add_argument("run_dir", help="a run directory written by `tfslm train`, or owner/name of a run pushed to the Hub")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
+    p.add_argument("--port", type=int, default=None, help="port (default: Gradio's, 7860 or the next free one)")
+    p.add_argument("--share", action="store_true", help="also open a public gradio.live link (off by default)")
+    p.add_argument("--revision", help="branch, tag or commit of a Hub repository (default main)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tfslm", description="Fine-tune small language models as text classifiers with TensorFlow/Keras.")
     parser.add_argument("--version", action="version", version=f"tfslm {__version__}")
@@ -91,6 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace an existing --output file (never the input)")
     p.add_argument("--batch-size", type=int, default=32)
     _add_export_parser(sub, common)
+    _add_demo_parser(sub, common)
 
     p = sub.add_parser("report", parents=[common], help="(re)write a run's report.md and plots/ from its files")
     p.add_argument("run_dir", help="a run directory written by `tfslm train`")
@@ -238,6 +248,14 @@ def _cmd_push(args) -> int:
     return 0
 
 
+def _cmd_demo(args) -> int:
+    from tfslm.demo.app import require_gradio, serve
+    from tfslm.publish.hub_fetch import resolve_run
+
+    require_gradio()  # before any download or model load: a missing extra is a one-line error
+    return serve(resolve_run(args.run_dir, revision=args.revision), host=args.host, port=args.port, share=args.share)
+
+
 def _check_batch_size(value: int) -> None:
     if value < 1:
         from tfslm.errors import ConfigError
@@ -259,6 +277,7 @@ COMMANDS = {
     "export": _cmd_export,
     "report": _cmd_report,
     "push": _cmd_push,
+    "demo": _cmd_demo,
 }
 
 

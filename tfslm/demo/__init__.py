@@ -1,0 +1,1 @@
+"""``tfslm demo``: a Gradio page for a finished run (:func:`tfslm.demo.app.build_demo`); Gradio is imported lazily."""
