@@ -21,7 +21,17 @@ POST     /{repo_id}.git/info/lfs/objects/batch                LFS batch: upload/
 PUT      /lfs-storage/{oid}                                   LFS "basic" upload of the bytes (no auth, like S3)
 POST     /lfs-verify/{repo_id}                                LFS verify step
 POST     /api/models/{repo_id}/commit/{rev}                   NDJSON commit (header, file, lfsFile lines)
+GET      /api/models/{repo_id}/tree/{rev}[/{path}]            ``list_repo_tree`` (transformers' chat templates)
+GET/HEAD /{repo_id}/resolve/{rev}/{path}                      ``hf_hub_download``, ``snapshot_download``:
+                                                              regular files 200 with ``ETag``, ``X-Repo-Commit``;
+                                                              LFS files 302 to ``/lfs-blob/{oid}`` with
+                                                              ``X-Linked-Etag`` / ``X-Linked-Size``
+GET/HEAD /lfs-blob/{oid}                                      the LFS bytes the 302 points to
 =======  ==================================================  =====================================
+
+Downloads (``from_pretrained("owner/name")``, ``snapshot_download``) read what was
+committed: ``{rev}`` is a branch or a commit id (``snapshot_download`` asks for the
+commit ``repo_info`` returned); a public repo needs no token, a private one does.
 
 The client offers ``"xet"`` in the LFS batch ``transfers`` when ``hf_xet`` is
 installed, but it is the *server* that picks the transfer; this server always
@@ -93,6 +103,15 @@ class _Repo:
     private: bool
     branches: dict[str, str | None] = field(default_factory=lambda: {"main": None})
     files: dict[str, dict[str, dict[str, Any]]] = field(default_factory=lambda: {"main": {}})
+    snapshots: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)  # commit id -> files
+
+    def tree(self, rev: str) -> tuple[str, dict[str, dict[str, Any]]] | None:
+        """(commit id, files) of a branch or a commit id; None when neither."""
+        if rev in self.branches:
+            return self.branches[rev] or "0" * 40, self.files.get(rev, {})
+        if rev in self.snapshots:
+            return rev, self.snapshots[rev]
+        return None
 
 
 class HubServer:
@@ -109,6 +128,7 @@ class HubServer:
         self.branches_created: list[tuple[str, str]] = []
         self.commits: list[dict[str, Any]] = []
         self.lfs_objects: dict[str, bytes] = {}
+        self.blobs: dict[str, bytes] = {}  # sha256 -> bytes of regular (non-LFS) committed files
         self.lfs_batches: list[dict[str, Any]] = []
         self.auth_headers: list[str | None] = []
         self.requests: list[tuple[str, str, int]] = []  # (method, path, status answered)
@@ -234,7 +254,8 @@ class _Handler(BaseHTTPRequestHandler):
         for key, value in (headers or {}).items():
             self.send_header(key, value)
         self.end_headers()
-        self.wfile.write(body)
+        if self.command != "HEAD":
+            self.wfile.write(body)
 
     def _error(self, status: int, message: str, code: str | None = None) -> None:
         headers = {"X-Error-Message": " ".join(message.split())}  # a header value is one line
@@ -285,6 +306,9 @@ class _Handler(BaseHTTPRequestHandler):
     def do_PUT(self) -> None:  # noqa: N802
         self._handle()
 
+    def do_HEAD(self) -> None:  # noqa: N802
+        self._handle()
+
     # --------------------------------------------------------------- routes
     def _route(self, method: str, path: str, body: bytes) -> None:
         routes = [
@@ -295,6 +319,11 @@ class _Handler(BaseHTTPRequestHandler):
             ("POST", rf"/api/models/{_REPO}/preupload/(?P<rev>[^/]+)", self._preupload),
             ("POST", rf"/api/models/{_REPO}/commit/(?P<rev>[^/]+)", self._commit),
             ("GET", rf"/api/models/{_REPO}/refs", self._refs),
+            ("GET", rf"/api/models/{_REPO}/tree/(?P<rev>[^/]+)(?:/(?P<prefix>.+))?", self._tree),
+            ("GET", rf"/{_REPO}/resolve/(?P<rev>[^/]+)/(?P<file>.+)", self._resolve),
+            ("HEAD", rf"/{_REPO}/resolve/(?P<rev>[^/]+)/(?P<file>.+)", self._resolve),
+            ("GET", r"/lfs-blob/(?P<oid>[0-9a-f]{64})", self._lfs_blob),
+            ("HEAD", r"/lfs-blob/(?P<oid>[0-9a-f]{64})", self._lfs_blob),
             ("GET", rf"/api/models/{_REPO}/revision/(?P<rev>[^/]+)", self._repo_info),
             ("GET", rf"/api/models/{_REPO}", self._repo_info),
             ("POST", rf"/{_REPO}\.git/info/lfs/objects/batch", self._lfs_batch),
@@ -304,7 +333,7 @@ class _Handler(BaseHTTPRequestHandler):
         for route_method, pattern, handler in routes:
             match = re.fullmatch(pattern, path)
             if route_method == method and match:
-                params = {k: unquote(v) for k, v in match.groupdict().items()}
+                params = {k: unquote(v) for k, v in match.groupdict().items() if v is not None}
                 handler(body, **params)
                 return
         self._error(404, f"no route for {method} {path}")
@@ -343,17 +372,89 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(200, {"errors": [], "warnings": []})
 
     def _repo_info(self, body: bytes, repo: str, rev: str = "main") -> None:
-        if not self._authorized():
+        found = self._readable(repo, rev)
+        if found is None:
             return
-        info = self._repo(repo)
+        info, sha, files = found
+        siblings = [{"rfilename": p} for p in sorted(files)]
+        self._send(200, {"id": repo, "modelId": repo, "sha": info.branches[rev] if rev in info.branches else sha,
+                         "private": info.private, "siblings": siblings})
+
+    def _readable(self, repo: str, rev: str) -> tuple[_Repo, str, dict[str, dict[str, Any]]] | None:
+        """The repo and the (commit, files) of ``rev``, or None after answering 401/404.
+
+        A request with a token must carry a valid one; a public repo is readable without.
+        """
+        info = self.hub.repos.get(repo)
+        if self.headers.get("Authorization") or info is None or info.private:
+            if not self._authorized():
+                return None
         if info is None:
-            return
-        if rev not in info.branches:
+            self._error(404, "Repository not found", code="RepoNotFound")
+            return None
+        found = info.tree(rev)
+        if found is None:
             self._error(404, f"Invalid rev id: {rev}", code="RevisionNotFound")
+            return None
+        return info, found[0], found[1]
+
+    def _tree(self, body: bytes, repo: str, rev: str, prefix: str = "") -> None:
+        found = self._readable(repo, rev)
+        if found is None:
             return
-        siblings = [{"rfilename": p} for p in sorted(info.files[rev])]
-        self._send(200, {"id": repo, "modelId": repo, "sha": info.branches[rev], "private": info.private,
-                         "siblings": siblings})
+        _, _, files = found
+        base = prefix.strip("/") + "/" if prefix.strip("/") else ""
+        entries: dict[str, dict[str, Any]] = {}
+        for path, meta in sorted(files.items()):
+            if not path.startswith(base):
+                continue
+            head, _, rest = path[len(base):].partition("/")
+            if rest:
+                entries.setdefault(base + head, {"type": "directory", "path": base + head, "oid": "0" * 40, "size": 0})
+            else:
+                entries[path] = {"type": "file", "path": path, "size": meta["size"], "oid": meta["sha256"][:40]}
+        if base and not entries:
+            self._error(404, f"{prefix}: no such path in {repo}@{rev}", code="EntryNotFound")
+            return
+        self._send(200, list(entries.values()))
+
+    def _resolve(self, body: bytes, repo: str, rev: str, file: str) -> None:
+        found = self._readable(repo, rev)
+        if found is None:
+            return
+        _, sha, files = found
+        meta = files.get(file)
+        if meta is None:
+            self._error(404, f"Entry not found: {file}", code="EntryNotFound")
+            return
+        headers = {"X-Repo-Commit": sha, "ETag": f'"{meta["sha256"]}"'}
+        if meta["lfs"]:
+            headers.update({"Location": f"{self.hub.url}/lfs-blob/{meta['sha256']}", "X-Linked-Etag": f'"{meta["sha256"]}"',
+                            "X-Linked-Size": str(meta["size"])})
+            self._send(302, None, headers=headers)
+            return
+        self._send_bytes(self.hub.blobs[meta["sha256"]], headers)
+
+    def _lfs_blob(self, body: bytes, oid: str) -> None:
+        data = self.hub.lfs_objects.get(oid)
+        if data is None:
+            self._error(404, f"LFS object {oid} not found")
+            return
+        self._send_bytes(data, {"ETag": f'"{oid}"'})
+
+    def _send_bytes(self, data: bytes, headers: dict[str, str]) -> None:
+        with self.hub.lock:
+            self.hub.requests.append((self.command, self.path, 200))
+            self.hub.calls.append({"method": self.command, "path": self.path, "status": 200,
+                                   "authorization": self.headers.get("Authorization")})
+        self.send_response(200)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Content-Length", str(len(data)))
+        for key, value in headers.items():
+            self.send_header(key, value)
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(data)
 
     def _refs(self, body: bytes, repo: str) -> None:
         if not self._authorized():
@@ -462,8 +563,9 @@ class _Handler(BaseHTTPRequestHandler):
                 header = value
             elif key == "file":
                 content = base64.b64decode(value["content"])
-                files[value["path"]] = {"size": len(content), "lfs": False,
-                                        "sha256": hashlib.sha256(content).hexdigest()}
+                digest = hashlib.sha256(content).hexdigest()
+                self.hub.blobs[digest] = content
+                files[value["path"]] = {"size": len(content), "lfs": False, "sha256": digest}
             elif key == "lfsFile":
                 stored = self.hub.lfs_objects.get(value["oid"])
                 if stored is None:
@@ -477,6 +579,7 @@ class _Handler(BaseHTTPRequestHandler):
             oid = hashlib.sha1(f"{repo}{rev}{len(self.hub.commits)}{time.time()}".encode()).hexdigest()
             info.branches[rev] = oid
             info.files.setdefault(rev, {}).update(files)
+            info.snapshots[oid] = dict(info.files[rev])
             self.hub.commits.append({
                 "repo_id": repo, "revision": rev, "summary": header.get("summary"),
                 "description": header.get("description"), "files": files, "oid": oid,

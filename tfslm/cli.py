@@ -92,7 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=32)
 
     p = sub.add_parser("predict", parents=[common], help="label every row of a file with a trained run")
-    p.add_argument("run_dir", help="a run directory written by `tfslm train`")
+    p.add_argument("run_dir", help="a run directory written by `tfslm train`, or owner/name of a run pushed to the Hub")
     p.add_argument("--input", required=True, help="CSV/TSV/JSON/JSONL/Parquet with the run's text column")
     p.add_argument("--output", required=True, help="output .csv, .tsv, .jsonl or .parquet (input rows + predictions)")
     p.add_argument("--text-column", help="text column of the input (default: the run's data.text_column)")
@@ -208,10 +208,11 @@ def _cmd_evaluate(args) -> int:
 
 
 def _cmd_predict(args) -> int:
+    from tfslm.publish.hub_fetch import resolve_run
     from tfslm.serving.predictor import predict_file
 
     _check_batch_size(args.batch_size)
-    rows = predict_file(args.run_dir, args.input, args.output, text_column=args.text_column, batch_size=args.batch_size,
+    rows = predict_file(resolve_run(args.run_dir), args.input, args.output, text_column=args.text_column, batch_size=args.batch_size,
                         encoding=args.encoding, overwrite=args.overwrite)
     print(f"wrote {rows} rows to {args.output}")
     return 0
