@@ -80,7 +80,7 @@ def demo_run(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("demo")
     write_csv(tmp / "train.csv", make_rows(150, seed=1))
     cfg = tiny_config_dict(tmp, tmp / "train.csv", run_name="topics", model={"max_length": 24},
-                           training={"epochs": 8, "learning_rate": 5e-3})
+                           training={"epochs": 15, "learning_rate": 1e-3, "batch_size": 8})
     (tmp / "cfg.yaml").write_text(yaml.safe_dump(cfg))
     result = _cli("train", tmp / "cfg.yaml", "--verbose", "0")
     assert result.returncode == 0, result.stderr[-3000:]
