@@ -23,7 +23,6 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-
 from conftest import REPO, assert_one_line_error, make_rows, tiny_config_dict, write_csv
 from hub_server import HubServer
 
@@ -41,7 +40,7 @@ def _env(**extra):
 
 
 def _cli(*args, **env):
-    return subprocess.run([sys.executable, "-m", "tfslm.cli", *map(str, args)], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "tfslm.cli", *map(str, args)], capture_output=True, text=True, check=False,
                           env=_env(**env), timeout=600)
 
 
@@ -69,8 +68,14 @@ def test_resolve_run_tells_paths_from_repo_ids(tmp_path):
     (tmp_path / "f.txt").write_text("x")
     with pytest.raises(RunDirError, match="is a file"):
         resolve_run(tmp_path / "f.txt")
-    with pytest.raises(RunDirError, match="neither a run directory nor a Hub repo id"):
-        resolve_run(tmp_path / "no" / "such" / "run")
+    assert resolve_run(tmp_path / "no" / "such") == tmp_path / "no" / "such"  # `RunDir.require` reports it
+
+
+def test_demo_of_a_missing_run_dir_is_one_line_exit_2(tmp_path, capsys):
+    pytest.importorskip("gradio", reason='gradio is not installed (pip install -e ".[demo]")')
+    from tfslm.cli import main
+
+    assert_one_line_error(capsys, main(["demo", str(tmp_path / "no-run")]), "run directory not found")
 
 
 # ---------------------------------------------------------------------- a trained run
@@ -232,7 +237,7 @@ def test_pushed_run_loads_back_by_repo_id(demo_run, tmp_path):
         assert pushed.returncode == 0, pushed.stderr[-2000:]
         fresh = {**env, "HF_HOME": str(tmp_path / "hf-fresh")}  # an empty cache: everything comes over HTTP
         loaded = subprocess.run([sys.executable, "-c", _LOADER, "tester/topics", TEXTS[0]], capture_output=True,
-                                text=True, env=_env(**fresh), timeout=600)
+                                text=True, check=False, env=_env(**fresh), timeout=600)
         assert loaded.returncode == 0, loaded.stderr[-3000:]
         out = json.loads(loaded.stdout.strip().splitlines()[-1])
         row = predicted.iloc[0]

@@ -139,7 +139,9 @@ def result_markdown(row: dict[str, Any], task: Any) -> str:
         lines += ["", "| label | probability |", "|---|---:|"]
         lines += [f"| {k} | {v:.4f} |" for k, v in sorted(row["probabilities"].items(), key=lambda kv: -kv[1])]
     if "windows" in row:
-        lines += ["", f"<span class='tfslm-note'>scored in {row['windows']} window(s) of the text, pooled</span>"]
+        n = row["windows"]
+        how = "one window" if n == 1 else f"{n} overlapping windows, pooled as the run was trained"
+        lines += ["", f"<span class='tfslm-note'>scored in {how}</span>"]
     return "\n".join(lines)
 
 

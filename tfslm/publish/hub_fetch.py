@@ -46,8 +46,11 @@ def is_repo_id(value: str | os.PathLike) -> bool:
 def resolve_run(run: str | os.PathLike, *, revision: str | None = None, token: str | None = None) -> Path:
     """A local run directory for ``run``: the path itself, or a downloaded Hub repo ``owner/name``.
 
+    A missing path that is not ``owner/name`` comes back as it is, for the command to
+    report (:meth:`tfslm.RunDir.require`: "run directory not found").
+
     Raises:
-        RunDirError: ``run`` is neither an existing directory nor a repo id (exit 2).
+        RunDirError: ``run`` is a file (exit 2).
         RemoteError: the download failed: no such repo or revision, refused, unreachable (exit 1).
     """
     path = Path(run)
@@ -56,8 +59,7 @@ def resolve_run(run: str | os.PathLike, *, revision: str | None = None, token: s
             raise RunDirError(f"{path}: is a file; pass a run directory written by `tfslm train`, or owner/name of a pushed run")
         return path
     if not is_repo_id(run):
-        raise RunDirError(f"{run}: neither a run directory nor a Hub repo id (owner/name); pass the directory "
-                          "`tfslm train` wrote, or the --repo-id you pushed it to")
+        return path  # not a repo id: the command reports the missing run directory as it always has
     snapshot = _download(os.fspath(run), revision, token)
     return _run_view(snapshot)
 
