@@ -96,12 +96,16 @@ def demo_run(tmp_path_factory):
 
 
 @pytest.mark.slow
-def test_scorer_saved_model_equals_predictor(demo_run):
+def test_scorer_saved_model_equals_predictor(demo_run, tmp_path):
     from tfslm.demo.scoring import Scorer
 
     _, run_dir, predicted = demo_run
     served, python = Scorer.from_run(run_dir), Scorer.from_run(run_dir, prefer="predictor")
     assert served.backend == "saved_model" and python.backend == "predictor"
+    bare = tmp_path / "bare"
+    shutil.copytree(run_dir, bare, ignore=shutil.ignore_patterns("saved_model"))
+    fallback = Scorer.from_run(bare)  # no SavedModel: the Python model answers, and the page says so
+    assert fallback.backend == "predictor" and "tfslm.Predictor" in fallback.note
     for a, b, (_, row) in zip(served.score(TEXTS), python.score(TEXTS), predicted.iterrows()):
         assert a["label"] == b["label"] == row["predicted_label"]
         for name, p in a["probabilities"].items():
@@ -260,3 +264,13 @@ def test_pushed_run_loads_back_by_repo_id(demo_run, tmp_path):
         last = missing.stderr.strip().splitlines()[-1]
         assert missing.returncode == 1 and last.startswith("tfslm: error: remote:") and "tester/nope" in last, missing.stderr
         assert "repository not found" in last and TOKEN not in missing.stderr + missing.stdout
+        wrong = "hf_wrong_demo_token_000"
+        refused = _cli("predict", "tester/topics", "--input", tmp / "texts.csv", "--output", tmp_path / "y.csv",
+                       **{**fresh, "HF_HOME": str(tmp_path / "hf-3"), "HF_TOKEN": wrong})
+        last = refused.stderr.strip().splitlines()[-1]
+        assert refused.returncode == 1 and "refused (401)" in last and wrong not in refused.stderr + refused.stdout, refused.stderr
+    closed = _cli("predict", "tester/topics", "--input", tmp / "texts.csv", "--output", tmp_path / "z.csv",
+                  **{**fresh, "HF_HOME": str(tmp_path / "hf-4"), "HF_ENDPOINT": f"http://127.0.0.1:{_free_port()}"})
+    last = closed.stderr.strip().splitlines()[-1]
+    assert closed.returncode == 1 and last.startswith("tfslm: error: remote:") and "unreachable" in last, closed.stderr
+    assert "Traceback" not in closed.stderr
