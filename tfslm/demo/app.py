@@ -114,7 +114,9 @@ def _describe(scorer: Scorer, cfg: dict) -> tuple[str, str]:
     kind = {"single_label_classification": "text classification", "multi_label_classification": "multi-label classification",
             "ordinal": "ordinal scoring", "regression": "score regression",
             "multi_target_regression": "multi-target scoring"}.get(task.problem_type, task.problem_type)
-    model = (cfg.get("model") or {}).get("name") or (cfg.get("model") or {}).get("architecture") or "model"
+    m = cfg.get("model") or {}
+    model = f"{m['architecture']} (from scratch)" if not m.get("checkpoint") and m.get("architecture") else \
+        Path(str(m.get("checkpoint") or "model")).name
     if task.num_targets > 0:
         outputs = f"targets: {', '.join(task.target_names)}" if len(task.target_names) > 1 else "predicts a score"
     else:
