@@ -23,7 +23,7 @@ import numpy as np
 
 from tfslm.errors import ModelError
 
-__all__ = ["nli_label_of", "nli_scores", "embed_texts"]
+__all__ = ["nli_label_of", "nli_scores", "embed_texts", "parameter_count"]
 
 
 def nli_label_of(directory: str | os.PathLike) -> str | None:
@@ -39,6 +39,7 @@ def nli_label_of(directory: str | os.PathLike) -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=1)  # validation then test: one load
 def _load_sequence_classifier(directory: Path):
     """The checkpoint's own classifier (its NLI head kept), TF weights or PyTorch safetensors read without PyTorch."""
     from tfslm.backends import hf_tf
@@ -130,3 +131,12 @@ def embed_texts(checkpoint: str, texts: Sequence[str], *, max_length: int = 256,
         if progress is not None:
             progress(len(chunk))
     return np.concatenate(chunks) if chunks else np.zeros((0, 0), dtype=np.float32)
+
+
+def parameter_count(checkpoint: str, method: str) -> int:
+    """The parameters of the model ``method`` ("nli" or "embedding") scores with (loaded once, then cached)."""
+    from tfslm.backends import hf_tf
+
+    directory = hf_tf.resolve_checkpoint(checkpoint)
+    model, _ = (_load_sequence_classifier if method == "nli" else _load_encoder)(directory)
+    return int(model.count_params())

@@ -214,6 +214,7 @@ def zero_shot(cfg: Config, *, checkpoint: str | None = None, template: str | Non
 
 
 def _score_and_write(cfg: Config, data, task, names, method: str, directory: Path, root: Path, started: float) -> dict:
+    from tfslm.backends.hf_zero_shot import parameter_count
     from tfslm.publish.report import save_predictions
     from tfslm.run_dir import RunDir, write_yaml
     from tfslm.training.callbacks import resolve_monitor
@@ -240,7 +241,8 @@ def _score_and_write(cfg: Config, data, task, names, method: str, directory: Pat
         "data": data.summary(),
         "labels": list(data.labels.names),
         "problem_type": task.problem_type,
-        "model": {"source": str(z.checkpoint), "type": f"zero-shot ({method})", "parameters": 0},
+        "model": {"source": str(z.checkpoint), "type": f"zero-shot ({method})",
+                  "parameters": parameter_count(str(directory), method)},
         "zero_shot": {"method": method, "checkpoint": str(z.checkpoint), **described,
                       **({"temperature": z.temperature} if method == "embedding" else {}),
                       "seconds": round(time.time() - started, 1)},
