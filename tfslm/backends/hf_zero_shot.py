@@ -80,7 +80,7 @@ def nli_scores(checkpoint: str, texts: Sequence[str], candidate_labels: Sequence
                            multi_label=False)
         answers = [answers] if isinstance(answers, dict) else answers
         for i, answer in enumerate(answers):
-            for label, score in zip(answer["labels"], answer["scores"]):
+            for label, score in zip(answer["labels"], answer["scores"], strict=True):
                 out[start + i, column[label]] = score
         if progress is not None:
             progress(len(chunk))
