@@ -60,6 +60,7 @@ _LAZY = {
     "train": ("training.fit", "train"),
     "TrainResult": ("training.fit", "TrainResult"),
     "cross_validate": ("training.cross_validation", "cross_validate"),
+    "zero_shot": ("training.zero_shot", "zero_shot"),
     "CVResult": ("training.cross_validation", "CVResult"),
     "Predictor": ("serving.predictor", "Predictor"),
     "predict_file": ("serving.predictor", "predict_file"),

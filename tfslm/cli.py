@@ -46,6 +46,16 @@ def _add_demo_parser(sub, common) -> None:
     p.add_argument("--revision", help="branch, tag or commit of a Hub repository (default main)")
 
 
+def _add_zero_shot_parser(sub, common) -> None:
+    p = sub.add_parser("zero-shot", parents=[common], help="score a config's validation/test split with no training (NLI or sentence-embedding baseline)")
+    p.add_argument("config", help="YAML config file; writes OUTPUT_DIR/RUN_NAME-zero-shot like a trained run's evaluation")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config key, value parsed as YAML (repeatable): --set zero_shot.temperature=0.1")
+    p.add_argument("--checkpoint", help="NLI model or sentence encoder (directory or hub id); default zero_shot.checkpoint")
+    p.add_argument("--template", help="label template, {} or {label} marks the label (default 'This text is {}.')")
+    p.add_argument("--overwrite", action="store_true", help="replace a finished zero-shot run in the same directory")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tfslm", description="Fine-tune small language models as text classifiers with TensorFlow/Keras.")
     parser.add_argument("--version", action="version", version=f"tfslm {__version__}")
@@ -101,6 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=int, default=32)
     _add_export_parser(sub, common)
     _add_demo_parser(sub, common)
+    _add_zero_shot_parser(sub, common)
 
     p = sub.add_parser("report", parents=[common], help="(re)write a run's report.md and plots/ from its files")
     p.add_argument("run_dir", help="a run directory written by `tfslm train`")
@@ -257,6 +268,19 @@ def _cmd_demo(args) -> int:
     return serve(resolve_run(args.run_dir, revision=args.revision), host=args.host, port=args.port, share=args.share)
 
 
+def _cmd_zero_shot(args) -> int:
+    from tfslm.config import load_config
+    from tfslm.training.zero_shot import zero_shot, zero_shot_run_dir
+
+    cfg = load_config(args.config, args.overrides)
+    metrics = zero_shot(cfg, checkpoint=args.checkpoint, template=args.template, overwrite=args.overwrite)
+    for split in ("validation", "test"):
+        if split in metrics:
+            _print_metrics(metrics[split], split)
+    print(f"run directory: {zero_shot_run_dir(cfg)}")
+    return 0
+
+
 def _check_batch_size(value: int) -> None:
     if value < 1:
         from tfslm.errors import ConfigError
@@ -279,6 +303,7 @@ COMMANDS = {
     "report": _cmd_report,
     "push": _cmd_push,
     "demo": _cmd_demo,
+    "zero-shot": _cmd_zero_shot,
 }
 
 

@@ -32,6 +32,8 @@ __all__ = [
     "TrainingConfig",
     "ExportConfig",
     "HubConfig",
+    "ZeroShotConfig",
+    "hub_push_mode",
     "load_config",
     "config_from_dict",
     "config_to_dict",
@@ -158,10 +160,23 @@ class ExportConfig:
 class HubConfig:
     """Push the finished run to a Hub repository (the token comes from HF_TOKEN, never from here)."""
 
-    push: bool = False
+    push: bool | str = False  # false | end (true) | epoch: also the best-so-far model after each improving epoch
     repo_id: str | None = None
     private: bool = False
     revision: str | None = None
+
+
+@dataclass
+class ZeroShotConfig:
+    """``tfslm zero-shot``: score the splits with no training (NLI or sentence-embedding checkpoint)."""
+
+    method: str = "auto"  # auto (an entailment label in config.json: nli, else embedding) | nli | embedding
+    checkpoint: str | None = None  # a model directory or hub id (--checkpoint)
+    template: str | None = None  # "{}" or "{label}" marks the label; None: "This text is {}."
+    label_descriptions: list[str] | None = None  # one per data.labels entry (embedding), instead of the template
+    temperature: float = 0.05  # embedding: softmax(cosine / temperature)
+    batch_size: int = 32
+    max_length: int = 256
 
 
 @dataclass
@@ -173,6 +188,7 @@ class Config:
     training: TrainingConfig = field(default_factory=TrainingConfig)
     export: ExportConfig = field(default_factory=ExportConfig)
     hub: HubConfig = field(default_factory=HubConfig)
+    zero_shot: ZeroShotConfig = field(default_factory=ZeroShotConfig)
     output_dir: str = "runs"
     run_name: str | None = None
 
@@ -188,6 +204,7 @@ SECTIONS: dict[str, type] = {
     "training": TrainingConfig,
     "export": ExportConfig,
     "hub": HubConfig,
+    "zero_shot": ZeroShotConfig,
 }
 TOP_LEVEL_KEYS = ("output_dir", "run_name")
 _SECTION_FIX = "indent its keys below the section name (e.g. `training:` then `  epochs: 3`), or leave it out for the defaults"
@@ -346,11 +363,36 @@ def validate(cfg: Config) -> Config:
     if d.tfrecord_dir is not None:
         _validate_tfrecords(d, t)
     _choice("export.tokenizer_ops", cfg.export.tokenizer_ops, TOKENIZER_OPS)
-    if cfg.hub.push and not cfg.hub.repo_id:
-        raise ConfigError("hub.repo_id: required when hub.push is true; give owner/name")
+    _validate_hub_and_zero_shot(cfg)
     if cfg.run_name is not None and (not cfg.run_name or "/" in cfg.run_name or cfg.run_name in (".", "..")):
         raise ConfigError(f"run_name: expected a plain directory name, got {cfg.run_name!r}; use a name without '/', e.g. sentiment-v1")
     return cfg
+
+
+HUB_PUSH = ("false", "end", "epoch")
+ZERO_SHOT_METHODS = ("auto", "nli", "embedding")
+
+
+def hub_push_mode(hub: HubConfig) -> str:
+    """``hub.push`` as one of ``false``, ``end``, ``epoch`` (``true`` is ``end``, as in older configs)."""
+    return {True: "end", False: "false"}.get(hub.push, hub.push) if isinstance(hub.push, bool) else str(hub.push).lower()
+
+
+def _validate_hub_and_zero_shot(cfg: Config) -> None:
+    if hub_push_mode(cfg.hub) not in HUB_PUSH:
+        raise ConfigError(f"hub.push: got {cfg.hub.push!r}, expected false, end (or true) or epoch; "
+                          "use end to push once after training, epoch to push each improving epoch too")
+    if hub_push_mode(cfg.hub) != "false" and not cfg.hub.repo_id:
+        raise ConfigError(f"hub.repo_id: required when hub.push is {cfg.hub.push!r}; give owner/name")
+    z = cfg.zero_shot
+    _choice("zero_shot.method", z.method, ZERO_SHOT_METHODS)
+    if not (z.temperature > 0):
+        raise ConfigError(f"zero_shot.temperature: expected a number > 0, got {z.temperature}; use e.g. 0.05 (the default)")
+    _positive("zero_shot.batch_size", z.batch_size)
+    _positive("zero_shot.max_length", z.max_length, 2)
+    if z.template is not None and "{}" not in z.template and "{label}" not in z.template:
+        raise ConfigError(f"zero_shot.template: {z.template!r} has no {{}} or {{label}} for the label; "
+                          "write e.g. 'This text is {}.'")
 
 
 def _validate_data(d: DataConfig) -> None:

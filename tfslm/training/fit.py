@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from tfslm.atomic import make_temporary_sibling, replace_directory
-from tfslm.config import Config, config_to_dict
+from tfslm.config import Config, config_to_dict, hub_push_mode
 from tfslm.errors import RemoteError, RunDirError, StorageError, UserError, storage_problem
 from tfslm.run_dir import CONFIG_FILE, RunDir, write_yaml
 from tfslm.training.interrupt import TrainingInterrupted
@@ -205,14 +205,15 @@ def _train(cfg: Config, dist, run_dir: Path, started: float, *, overwrite: bool,
     _compile_run_model(model, cfg, dist, perf, task, inputs.steps_per_epoch)
     _write_run_header(run_dir, cfg, data, task)
     callbacks, early_stopping, backup = _run_callbacks(cfg, dist, run_dir, inputs, data, task)
-    history = _fit(model, dist, cfg, inputs, callbacks, verbose, position=position)
+    epoch_push = _epoch_push(cfg, dist, run_dir, data, task, tokenizer)
+    history = _fit(model, dist, cfg, inputs, [*callbacks, epoch_push] if epoch_push else callbacks, verbose, position=position)
     metrics, task = _evaluate_splits(model, inputs, data, task, run_dir)
     _evaluate_baseline(cfg, dist, data, Task.from_config(cfg), run_dir, metrics)  # untuned task: it fits its own decoding
     metrics.update(_run_summary(cfg, dist, perf, inputs, data, task, model, history, early_stopping, started))
     if backup.resumed_from:
         metrics["resumed_from"] = backup.resumed_from
     model = _save_and_export(cfg, run_dir, model, tokenizer, data, task, perf, metrics)
-    return _finish_run(cfg, dist, run_dir, metrics, history, model, tokenizer, staged=staged)
+    return _finish_run(cfg, dist, run_dir, metrics, history, model, tokenizer, staged=staged, epoch_push=epoch_push)
 
 
 def _warn_oversized_positions(cfg: Config, inputs) -> None:
@@ -233,7 +234,7 @@ def _start_run(cfg: Config, dist, run_dir: Path, overwrite: bool, *, staged: boo
     """Make the run directory, decide on resuming, seed, log the strategy; returns ``(backup position, global batch)``."""
     from tfslm.training.backup import check_unfinished_run
 
-    if dist.is_chief and cfg.hub.push:
+    if dist.is_chief and hub_push_mode(cfg.hub) != "false":
         from tfslm.publish.hub import check_push
 
         check_push(cfg.hub.repo_id)  # a missing or rejected token fails now, not after training
@@ -342,6 +343,18 @@ def _run_callbacks(cfg: Config, dist, run_dir: Path, inputs, data, task):
     return callbacks, early_stopping, backup
 
 
+def _epoch_push(cfg: Config, dist, run_dir: Path, data, task, tokenizer):
+    """``hub.push: epoch``: the callback that pushes each improving epoch in the background (chief only); else None."""
+    if hub_push_mode(cfg.hub) != "epoch" or not dist.is_chief:
+        return None
+    from tfslm.training.callbacks import resolve_monitor
+    from tfslm.training.hub_push import EpochHubPush
+
+    monitor, mode = resolve_monitor(cfg.training, data.labels, task)
+    return EpochHubPush(run_dir, cfg.hub.repo_id, tokenizer, monitor=monitor, mode=mode, private=cfg.hub.private,
+                        revision=cfg.hub.revision)
+
+
 def _evaluate_splits(model, inputs, data, task, run_dir: Path):
     """``(metrics, task)``: every split but train (windows pooled per document), predictions saved for the report.
 
@@ -448,7 +461,8 @@ def _save_and_export(cfg: Config, run_dir: Path, model, tokenizer, data, task, p
     return model
 
 
-def _finish_run(cfg: Config, dist, run_dir: Path, metrics: dict[str, Any], history, model, tokenizer, *, staged: bool = False) -> TrainResult:
+def _finish_run(cfg: Config, dist, run_dir: Path, metrics: dict[str, Any], history, model, tokenizer, *, staged: bool = False,
+                epoch_push=None) -> TrainResult:
     """``metrics.json`` (the run is finished), the backup deleted, the card, the report, the swap, the push."""
     from tfslm.publish.card import write_model_card
     from tfslm.training.backup import delete_backup
@@ -466,7 +480,9 @@ def _finish_run(cfg: Config, dist, run_dir: Path, metrics: dict[str, Any], histo
         result.run_dir = run_dir = cfg.run_dir
     _write_report_or_warn(run_dir)
     log.info("done in %.0fs: %s", metrics["train_seconds"], run_dir)
-    if cfg.hub.push:
+    if epoch_push is not None:  # evaluation and export overlapped the last epoch's upload; the final push lands after it
+        epoch_push.wait()
+    if hub_push_mode(cfg.hub) != "false":
         _push_finished_run(cfg, run_dir)
     return result
 
