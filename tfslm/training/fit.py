@@ -38,10 +38,12 @@ class TrainResult:
 
 
 def set_seed(seed: int, deterministic: bool = True) -> None:
-    """Seed Python, NumPy and TensorFlow; with ``deterministic``, also make TF ops deterministic."""
+    """Seed Python, NumPy, TensorFlow (and the backend's Keras); with ``deterministic``, also make TF ops deterministic."""
     import tensorflow as tf
 
-    tf.keras.utils.set_random_seed(seed)
+    from tfslm.backends import keras_module
+
+    keras_module().utils.set_random_seed(seed)
     if deterministic:
         tf.config.experimental.enable_op_determinism()
 
@@ -154,10 +156,12 @@ def train(cfg: Config, *, overwrite: bool = False, verbose: int | str = "auto") 
     Example:
         >>> result = train(load_config("configs/quickstart.yaml"), overwrite=True)   # doctest: +SKIP
     """
+    from tfslm.backends import use_backend
     from tfslm.training.backup import has_backup
     from tfslm.training.distribute import resolve_strategy
 
     started = time.time()
+    use_backend(cfg.model.backend)  # model.backend (auto resolved, logged): every get_backend() below is that one
     # First: splitting the CPU into replicas and connecting to a TPU must precede any other TF work.
     dist = resolve_strategy(cfg.training)
     if not dist.is_chief:  # other workers run every step (collectives need them) but keep nothing
@@ -209,7 +213,7 @@ def _train(cfg: Config, dist, run_dir: Path, started: float, *, overwrite: bool,
     metrics, task = _evaluate_splits(model, inputs, data, task, run_dir)
     _evaluate_baseline(cfg, dist, data, Task.from_config(cfg), run_dir, metrics)  # untuned task: it fits its own decoding
     metrics.update(_run_summary(cfg, dist, perf, inputs, data, task, model, history, early_stopping, started))
-    if backup.resumed_from:
+    if backup is not None and backup.resumed_from:
         metrics["resumed_from"] = backup.resumed_from
     model = _save_and_export(cfg, run_dir, model, tokenizer, data, task, perf, metrics)
     return _finish_run(cfg, dist, run_dir, metrics, history, model, tokenizer, staged=staged)
@@ -338,7 +342,7 @@ def _run_callbacks(cfg: Config, dist, run_dir: Path, inputs, data, task):
                                      windows=inputs.windows_of("validation"), backup_dir=backup_dir, delete_backup=False,
                                      train_targets=_train_targets(data))
     early_stopping = cb.find_callback(callbacks, cb.EarlyStoppingWithTieBreak)
-    backup = cb.find_callback(callbacks, cb.TrainingBackup)
+    backup = next((c for c in callbacks if isinstance(c, cb.TrainingBackup)), None)  # None: the backend cannot resume
     return callbacks, early_stopping, backup
 
 
