@@ -42,6 +42,7 @@ _REGISTRY: dict[str, str | Callable[[], Any]] = {
 }
 _INSTANCES: dict[str, Any] = {}
 _ACTIVE: list[str] = []  # the name use_backend chose; empty: "auto", resolved on first use
+_ANNOUNCED: list[str] = []  # the backend last logged
 
 
 def transformers_tf_status() -> str | None:
@@ -89,9 +90,9 @@ def use_backend(name: str | None = "auto", *, announce: bool = True) -> Backend:
     """
     resolved, why = resolve_backend_name(name)
     backend = get_backend(resolved)
-    changed = _ACTIVE[:1] != [resolved]
     _ACTIVE[:] = [resolved]
-    if announce and changed:
+    if announce and _ANNOUNCED[:1] != [resolved]:  # once per command, and again only when it changes
+        _ANNOUNCED[:] = [resolved]
         log.info("backend: %s (%s)", resolved, why)
     return backend
 
