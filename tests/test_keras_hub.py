@@ -211,10 +211,22 @@ def test_minilm_encoder_matches_the_transformers_tf_model():
     texts = ["A sentence about football.", "Another, longer sentence about cooking bread in the oven."]
     enc = hf_tok(texts, padding=True, return_tensors="np")
     assert kh_tok(texts, padding=True, return_tensors="np")["input_ids"].tolist() == enc["input_ids"].tolist()
-    ours = task_of(kh_model).backbone({"token_ids": enc["input_ids"], "segment_ids": enc["token_type_ids"],
-                                       "padding_mask": enc["attention_mask"]})["sequence_output"]
+    features = {"token_ids": enc["input_ids"], "segment_ids": enc["token_type_ids"], "padding_mask": enc["attention_mask"]}
+    backbone = task_of(kh_model).backbone
     main_layer = getattr(hf_model, hf_model.base_model_prefix)
     theirs = main_layer(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"], token_type_ids=enc["token_type_ids"],
                         training=False).last_hidden_state
     mask = enc["attention_mask"].astype(bool)
-    assert np.abs(np.asarray(ours)[mask] - np.asarray(theirs)[mask]).max() < 1e-4
+
+    def gap():
+        return float(np.abs(np.asarray(backbone(features)["sequence_output"])[mask] - np.asarray(theirs)[mask]).max())
+
+    # KerasHub's BertBackbone hard-codes the tanh-approximate GELU (its converter ignores config.json's
+    # hidden_act "gelu"): as converted, the outputs differ by ~1e-3 ...
+    assert gap() < 5e-3
+    import keras
+
+    for layer in backbone.transformer_layers:
+        layer._feedforward_intermediate_dense.activation = keras.activations.gelu  # the exact GELU transformers uses
+    # ... and with the exact GELU the converted weights give transformers' outputs.
+    assert gap() < 1e-4

@@ -142,7 +142,21 @@ def load_checkpoint_model(model_cfg, labels, task=None):
     except (ValueError, KeyError, NotImplementedError) as exc:
         raise ModelError(f"model.checkpoint: KerasHub cannot convert {directory} ({' '.join(str(exc).split())[:200]}); "
                          "use model.backend: transformers for it") from None
+    _note_activation(directory, head)
     return _wrap(head, _uses_segments(head))
+
+
+def _note_activation(directory: Path, head) -> None:
+    """One log line where KerasHub computes another GELU than the checkpoint was trained with."""
+    try:
+        hidden_act = json.loads((directory / "config.json").read_text(encoding="utf-8")).get("hidden_act")
+    except (OSError, ValueError):
+        return
+    layers = getattr(head.backbone, "transformer_layers", None) or []
+    activation = getattr(layers[0], "activation", None) if layers else None
+    if hidden_act == "gelu" and getattr(activation, "__name__", "") == "gelu_approximate":
+        log.info("keras_hub: %s uses the tanh-approximate GELU (hard-coded in KerasHub); the checkpoint was trained with "
+                 "the exact one, so encoder outputs differ from transformers' by ~1e-3 before fine-tuning", type(head.backbone).__name__)
 
 
 def build_tokenizer(model_cfg, *, train_texts: Iterable[str] | None = None) -> FastTokenizer:
