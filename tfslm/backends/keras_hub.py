@@ -27,6 +27,7 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -231,7 +232,8 @@ def load_pretrained(path):
         raise RunDirError(f"{path}: no {MODEL_FILE} (a keras_hub backend model); is the run finished, "
                           "and was it trained with model.backend: keras_hub?")
     _keras_hub()  # registers KerasHub's layers for deserialisation
-    model = _keras().saving.load_model(os.fspath(path / MODEL_FILE), compile=False)
+    with _quiet_compile_warning():
+        model = _keras().saving.load_model(os.fspath(path / MODEL_FILE), compile=False)
     return model, load_tokenizer(path)
 
 
@@ -341,6 +343,16 @@ def create_optimizer(*, learning_rate: float, total_steps: int, warmup_steps: in
     return optimizer, lr
 
 
+@contextlib.contextmanager
+def _quiet_compile_warning():
+    """KerasHub tasks compile themselves in ``__init__``; rebuilding one warns that its compile is custom. Harmless here."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"`compile\(\)` was not called")
+        yield
+
+
 def _float32_config(config):
     """A model config with every layer's dtype policy set to float32 (weights stay as they are)."""
     if isinstance(config, dict):
@@ -360,7 +372,8 @@ def uncompiled_copy(model, *, float32: bool = False):
     """
     keras = _keras()
     config = model.get_config()
-    twin = keras.Model.from_config(_float32_config(config) if float32 else config)
+    with _quiet_compile_warning():
+        twin = keras.Model.from_config(_float32_config(config) if float32 else config)
     twin.set_weights(model.get_weights())
     return twin
 

@@ -117,8 +117,9 @@ def _fit(model, dist, cfg: Config, inputs, callbacks, verbose, *, position=None)
 
     try:
         with graceful_stop():  # SIGTERM/SIGINT: TrainingBackup backs up at the next step, then stops
+            # shuffle=False: a tf.data stream is shuffled by the pipeline (Keras 3 warns about its default True).
             return model.fit(train_ds, validation_data=val_ds, epochs=cfg.training.epochs, steps_per_epoch=steps,
-                             callbacks=callbacks, verbose=verbose)
+                             callbacks=callbacks, verbose=verbose, shuffle=False)
     except (tf.errors.UnavailableError, tf.errors.CancelledError, tf.errors.DeadlineExceededError) as exc:
         if dist.num_workers < 2:
             raise
@@ -311,6 +312,11 @@ def _document_model(cfg: Config, dist, perf, model):
     from tfslm.errors import ConfigError
     from tfslm.training.documents import DocumentModel
 
+    from tfslm.backends import get_backend
+
+    if get_backend().name != "transformers":  # DocumentModel is a tf-keras Model
+        raise ConfigError(f"data.long_text: document is not supported on the {get_backend().name} backend (DocumentModel is "
+                          "built on tf-keras); use data.long_text: chunk, or model.backend: transformers")
     if dist.num_replicas > 1:  # a replica's share of a batch would cut documents from their labels
         raise ConfigError(f"data.long_text: document trains on one replica, got {dist.num_replicas} ({dist.kind}); "
                           "set training.strategy: gpu or cpu (one device)")
