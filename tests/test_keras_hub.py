@@ -230,3 +230,39 @@ def test_minilm_encoder_matches_the_transformers_tf_model():
         layer._feedforward_intermediate_dense.activation = keras.activations.gelu  # the exact GELU transformers uses
     # ... and with the exact GELU the converted weights give transformers' outputs.
     assert gap() < 1e-4
+
+
+# ------------------------------------------------------------ the rest of the training stack on Keras 3
+@pytest.mark.slow
+def test_chunk_tfrecord_and_mirrored_runs_on_keras_hub(tmp_path):
+    write_csv(tmp_path / "train.csv", [{"text": " ".join([r["text"]] * 3), "label": r["label"]} for r in make_rows(90)])
+    cfg = tiny_config_dict(tmp_path, tmp_path / "train.csv", model={"backend": "keras_hub"},
+                           training={"epochs": 1, "mixed_precision": "off"}, export={"saved_model": False})
+    (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(cfg))
+    runs = {
+        "chunk": ["--set", "data.long_text=chunk", "--set", "data.chunk_stride=8", "--set", "export.saved_model=true"],
+        "mirrored": ["--set", "training.strategy=mirrored", "--set", "training.cpu_replicas=2"],
+    }
+    for name, extra in runs.items():
+        result = _cli(tmp_path, "train", tmp_path / "cfg.yaml", "--set", f"run_name={name}", "--verbose", "0", *extra,
+                      block_transformers=False)
+        assert result.returncode == 0, (name, result.stderr[-2000:])
+    assert json.loads((tmp_path / "runs" / "chunk" / "metrics.json").read_text())["saved_model"]["long_text"] == "chunk"
+    assert json.loads((tmp_path / "runs" / "mirrored" / "metrics.json").read_text())["distribution"]["num_replicas"] == 2
+    result = _cli(tmp_path, "prepare", tmp_path / "cfg.yaml", "--output", tmp_path / "prepared", block_transformers=False)
+    assert result.returncode == 0, result.stderr[-2000:]
+    result = _cli(tmp_path, "train", tmp_path / "cfg.yaml", "--set", "run_name=tfrecord", "--set",
+                  f"data.tfrecord_dir={tmp_path / 'prepared'}", "--verbose", "0", block_transformers=False)
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_long_text_document_is_refused_on_keras_hub_in_one_line(tmp_path, capsys):
+    from conftest import assert_one_line_error
+    from tfslm.cli import main
+
+    write_csv(tmp_path / "train.csv", make_rows(30))
+    cfg = tiny_config_dict(tmp_path, tmp_path / "train.csv", model={"backend": "keras_hub"},
+                           data={"long_text": "document", "chunk_stride": 8}, training={"epochs": 1, "mixed_precision": "off"})
+    (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(cfg))
+    code = main(["train", str(tmp_path / "cfg.yaml"), "--verbose", "0"])
+    assert_one_line_error(capsys, code, "data.long_text: document is not supported on the keras_hub backend")

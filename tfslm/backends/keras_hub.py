@@ -126,7 +126,8 @@ def checkpoint_dir(checkpoint: str) -> Path:
         return Path(snapshot_download(checkpoint, allow_patterns=["*.json", "*.txt", "*.safetensors", "*.model"]))
     except Exception as exc:  # offline, unknown id, auth: one line
         raise ModelError(f"model.checkpoint: {checkpoint!r} is not a local directory and could not be downloaded "
-                         f"({type(exc).__name__}: {' '.join(str(exc).split())[:160]})") from None
+                         f"({type(exc).__name__}: {' '.join(str(exc).split())[:160]}); "
+                         "pass a local directory, or check the id and the network") from None
 
 
 def load_checkpoint_model(model_cfg, labels, task=None):
