@@ -248,7 +248,7 @@ def test_chunk_tfrecord_and_mirrored_runs_on_keras_hub(tmp_path):
                       block_transformers=False)
         assert result.returncode == 0, (name, result.stderr[-2000:])
     assert json.loads((tmp_path / "runs" / "chunk" / "metrics.json").read_text())["saved_model"]["long_text"] == "chunk"
-    assert json.loads((tmp_path / "runs" / "mirrored" / "metrics.json").read_text())["distribution"]["num_replicas"] == 2
+    assert json.loads((tmp_path / "runs" / "mirrored" / "metrics.json").read_text())["distribution"]["replicas"] == 2
     result = _cli(tmp_path, "prepare", tmp_path / "cfg.yaml", "--output", tmp_path / "prepared", block_transformers=False)
     assert result.returncode == 0, result.stderr[-2000:]
     result = _cli(tmp_path, "train", tmp_path / "cfg.yaml", "--set", "run_name=tfrecord", "--set",
@@ -266,3 +266,17 @@ def test_long_text_document_is_refused_on_keras_hub_in_one_line(tmp_path, capsys
     (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(cfg))
     code = main(["train", str(tmp_path / "cfg.yaml"), "--verbose", "0"])
     assert_one_line_error(capsys, code, "data.long_text: document is not supported on the keras_hub backend")
+
+
+@pytest.mark.slow
+def test_push_uploads_the_preset_from_preset_needs(keras_hub_run):
+    from tfslm.publish.hub import collect_run_files
+
+    _, run_dir, _ = keras_hub_run
+    files = collect_run_files(run_dir)
+    preset = {"config.json", "task.json", "task.weights.h5", "model.weights.h5", "preprocessor.json", "tokenizer.json",
+              "metadata.json", "model.keras"}
+    assert preset <= set(files)
+    assert files["task.json"] == run_dir / "model" / "task.json"  # KerasHub's, not the run's
+    assert files["tfslm_task.json"] == run_dir / "task.json"
+    assert "tfslm_tokenizer/tokenizer.json" in files and "README.md" in files
