@@ -120,7 +120,7 @@ def worker_tf(method: str, scenario: str, args) -> None:
     import tfslm  # noqa: F401  (TF_USE_LEGACY_KERAS before TensorFlow)
     from tfslm._env import import_tensorflow
 
-    tf = import_tensorflow()
+    import_tensorflow()
     import datasets
 
     datasets.disable_progress_bars()
