@@ -9,7 +9,9 @@ Measures, side by side on the same rows, checkpoint and batch size:
   (b) tfslm's default path: cached tokens, bucketed pure-TF pipeline, per-device
       precision/XLA/steps settings (tfslm.training.performance), tfslm.compile_model, fit;
   (c) Hugging Face's PyTorch Trainer with group_by_length (when a Python with
-      torch is given: --torch-python, default /work/bench-venv/bin/python).
+      torch is given: --torch-python, default /work/bench-venv/bin/python);
+  (d) (b) on the keras_hub backend (model.backend: keras_hub): the same checkpoint
+      converted by KerasHub, trained by Keras 3 (``--methods b d`` compares the backends).
 
 Scenarios: full essays at max_length 256 and 512, and the essays' first
 paragraphs (short, variable-length). Every measurement runs in a fresh
@@ -52,7 +54,8 @@ SCENARIOS = {
     "essays-512": ("essay", 512),
     "short-256": ("first_paragraph", 256),
 }
-METHOD_NAMES = {"a": "seed workflow (prepare_tf_dataset)", "b": "tfslm default (bucketed)", "c": "PyTorch Trainer (group_by_length)"}
+METHOD_NAMES = {"a": "seed workflow (prepare_tf_dataset)", "b": "tfslm default (bucketed)", "c": "PyTorch Trainer (group_by_length)",
+                "d": "tfslm keras_hub backend (bucketed, Keras 3)"}
 WARMUP_STEPS = 4
 LR = 2e-5
 
@@ -92,6 +95,17 @@ def model_flops_per_row(config: dict, length: int) -> float:
     return 6.0 * dense_params * length + 12.0 * layers * h * length * length
 
 
+def _flops_config(model) -> dict:
+    """``hidden_size``, ``num_hidden_layers``, ``intermediate_size``: a transformers config's, or a KerasHub backbone's."""
+    if hasattr(model, "config"):
+        return model.config.to_dict()
+    from tfslm.backends.keras_hub import task_of
+
+    backbone = task_of(model).backbone
+    return {"hidden_size": backbone.hidden_dim, "num_hidden_layers": backbone.num_layers,
+            "intermediate_size": backbone.intermediate_dim}
+
+
 # ---------------------------------------------------------------- workers
 def _result(payload: dict) -> None:
     payload["peak_rss_mb"] = round(peak_rss_mb(), 1)
@@ -106,7 +120,7 @@ def worker_tf(method: str, scenario: str, args) -> None:
     import tfslm  # noqa: F401  (TF_USE_LEGACY_KERAS before TensorFlow)
     from tfslm._env import import_tensorflow
 
-    tf = import_tensorflow()
+    import_tensorflow()
     import datasets
 
     datasets.disable_progress_bars()
@@ -120,8 +134,12 @@ def worker_tf(method: str, scenario: str, args) -> None:
     info: dict = {"method": method, "scenario": scenario, "rows": len(texts), "max_length": max_length, "batch_size": args.batch_size}
 
     timings = {"first_step": None}
+    from tfslm.backends import use_backend
 
-    class Timer(tf.keras.callbacks.Callback):
+    backend = use_backend("keras_hub" if method == "d" else "transformers")
+    info["backend"] = backend.name
+
+    class Timer(backend.keras.callbacks.Callback):
         def __init__(self):
             super().__init__()
             self.epochs = []
@@ -172,7 +190,12 @@ def worker_tf(method: str, scenario: str, args) -> None:
         set_seed(training.seed, training.deterministic)
         perf = resolve_performance(training)
         with perf.policy_scope():
-            model, tokenizer = load_checkpoint(args.model, labels, max_length=max_length)
+            if method == "d":
+                from tfslm.config import ModelConfig
+
+                model, tokenizer = backend.build_model(ModelConfig(checkpoint=args.model, max_length=max_length), labels)
+            else:
+                model, tokenizer = load_checkpoint(args.model, labels, max_length=max_length)
         (train_ds,) = to_tf_datasets(
             {"train": train}, model, tokenizer, batch_size=args.batch_size, max_length=max_length, splits=("train",),
             input_pipeline=training.input_pipeline, seed=training.seed, static_shapes=training.static_shapes,
@@ -187,7 +210,7 @@ def worker_tf(method: str, scenario: str, args) -> None:
 
     lengths = [min(len(ids), max_length) for ids in tokenizer(texts, truncation=True, max_length=max_length)["input_ids"]]
     info["real_tokens_per_epoch"] = int(sum(lengths))
-    info["train_flops_per_epoch"] = float(sum(model_flops_per_row(model.config.to_dict(), n) for n in lengths))
+    info["train_flops_per_epoch"] = float(sum(model_flops_per_row(_flops_config(model), n) for n in lengths))
 
     timer = Timer()
     model.fit(train_ds.take(WARMUP_STEPS), epochs=1, verbose=0, callbacks=[timer])
@@ -426,7 +449,7 @@ def write_report(report: dict, md_path: Path, json_path: Path) -> None:
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for scenario, results in report["results"].items():
-        for method in ("a", "b", "c"):
+        for method in ("a", "b", "c", "d"):
             r = results.get(method)
             if r is None:
                 continue
@@ -437,14 +460,14 @@ def write_report(report: dict, md_path: Path, json_path: Path) -> None:
             spread = f"{min(r['samples_per_s_all']):.1f}–{max(r['samples_per_s_all']):.1f}"
             lines.append(
                 f"| {scenario} ({r['rows']} rows) | {method}: {METHOD_NAMES[method]} | {r['precision']} | {r['samples_per_s']:.1f} ({spread}) | "
-                f"{r['real_tokens_per_s']:.0f} | {100 * r['padding_fraction']:.1f}% | {fmt(None if share is None else 100 * share)}% | "
+                f"{r['real_tokens_per_s']:.0f} | {fmt(None if r['padding_fraction'] is None else 100 * r['padding_fraction'])}% | {fmt(None if share is None else 100 * share)}% | "
                 f"{r['peak_rss_mb']:.0f} | {r['time_to_first_step_s']:.0f} |"
             )
-    lines += ["", "## Ratios and targets", "", "| scenario | b/a | b/c | target b/a | target b/c |", "|---|---|---|---|---|"]
+    lines += ["", "## Ratios and targets", "", "| scenario | b/a | b/c | d/b (keras_hub / transformers) | target b/a | target b/c | target d/b |", "|---|---|---|---|---|---|---|"]
     for scenario, ratio in report["ratios"].items():
         target_a = "≥ 2.0" if scenario.startswith("short") else ("≥ 1.4" if scenario == "essays-512" else "–")
         target_c = "≥ 2.0"
-        lines.append(f"| {scenario} | {fmt(ratio.get('b/a'), 2)} | {fmt(ratio.get('b/c'), 2)} | {target_a} | {target_c} |")
+        lines.append(f"| {scenario} | {fmt(ratio.get('b/a'), 2)} | {fmt(ratio.get('b/c'), 2)} | {fmt(ratio.get('d/b'), 2)} | {target_a} | {target_c} | ≥ 0.9 |")
     scale = report.get("scale") or []
     if scale:
         lines += ["", "## Scale: tokenize + prepare (bucketed path, max_length 512)", "",
@@ -471,10 +494,10 @@ def main(argv=None) -> int:
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=3, help="measured epochs per run (median reported)")
     parser.add_argument("--only", nargs="*", default=list(SCENARIOS), choices=list(SCENARIOS))
-    parser.add_argument("--methods", nargs="*", default=["a", "b", "c"], choices=["a", "b", "c"])
+    parser.add_argument("--methods", nargs="*", default=["a", "b", "c", "d"], choices=["a", "b", "c", "d"])
     parser.add_argument("--torch-python", default="/work/bench-venv/bin/python", help="a Python with torch installed, for (c)")
     parser.add_argument("--scale-rows", nargs="*", type=int, default=[10_000, 100_000])
-    parser.add_argument("--set", action="append", default=[], help="TrainingConfig override for (b), KEY=VALUE (e.g. mixed_precision=off)")
+    parser.add_argument("--set", action="append", default=[], help="TrainingConfig override for (b) and (d), KEY=VALUE (e.g. mixed_precision=off)")
     parser.add_argument("--out", default=str(REPO / "docs" / "benchmarks.md"))
     parser.add_argument("--json", default=None, help="default: the --out path with .json")
     parser.add_argument("--worker", nargs="*", help=argparse.SUPPRESS)
@@ -534,6 +557,8 @@ def main(argv=None) -> int:
             ratio["b/a"] = round(ok["b"]["samples_per_s"] / ok["a"]["samples_per_s"], 2)
         if "b" in ok and "c" in ok:
             ratio["b/c"] = round(ok["b"]["samples_per_s"] / ok["c"]["samples_per_s"], 2)
+        if "d" in ok and "b" in ok:  # keras_hub vs transformers backend (target: 0.9 or more)
+            ratio["d/b"] = round(ok["d"]["samples_per_s"] / ok["b"]["samples_per_s"], 2)
         report["ratios"][scenario] = ratio
         write_report({**report, "load_after": [round(x, 2) for x in os.getloadavg()], "finished_utc": "(partial)"},
                      Path(args.out), Path(args.json or Path(args.out).with_suffix(".json")))

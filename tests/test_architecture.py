@@ -78,6 +78,17 @@ def test_transformers_is_imported_only_under_backends():
     assert not offenders, "transformers is imported outside tfslm/backends/ (route it through the Backend):\n" + "\n".join(offenders)
 
 
+def test_keras_hub_is_imported_only_by_its_backend():
+    offenders = [
+        f"{name}: imports {m}"
+        for name, tree in TREES.items()
+        if name != "tfslm.backends.keras_hub"
+        for m in sorted(_imported_modules(tree, name))
+        if m == "keras_hub" or m.startswith("keras_hub.")
+    ]
+    assert not offenders, "keras_hub is imported outside tfslm/backends/keras_hub.py (route it through the Backend):\n" + "\n".join(offenders)
+
+
 def _attribute_chain(node: ast.AST) -> str:
     parts = []
     while isinstance(node, ast.Attribute):

@@ -34,6 +34,7 @@ _LAZY = {
     "save_pretrained": ("backends.hf_tf", "save_pretrained"),
     "text_classification_pipeline": ("backends.hf_tf", "text_classification_pipeline"),
     "get_backend": ("backends", "get_backend"),
+    "use_backend": ("backends", "use_backend"),
     "Backend": ("backends.base", "Backend"),
     "build_inputs": ("inputs.pipeline", "build_inputs"),
     "InputData": ("inputs.input_data", "InputData"),

@@ -42,6 +42,7 @@ __all__ = [
 ]
 
 ARCHITECTURES = ("bert", "distilbert", "electra")
+BACKENDS = ("auto", "transformers", "keras_hub")  # tfslm.backends: the model family behind model.*
 SCHEDULES = ("linear", "cosine", "polynomial", "constant")
 LABEL_TYPES = ("auto", "categorical", "numeric")
 BAD_ROW_POLICIES = ("error", "skip")
@@ -111,6 +112,8 @@ class ModelConfig:
     problem_type: str = "single_label_classification"
     ordinal_decoding: str = "argmax"
     document_pooling: str = "mean"  # data.long_text document: how a document's windows become one output
+    # auto: transformers while it is installed with its TF classes (4.x), else keras_hub (KerasHub on Keras 3).
+    backend: str = "auto"
 
 
 @dataclass
@@ -475,6 +478,7 @@ def _validate_model(m: ModelConfig) -> None:
             f"got checkpoint={m.checkpoint!r}, architecture={m.architecture!r}"
         )
     _choice("model.architecture", m.architecture, ARCHITECTURES, allow_none=True)
+    _choice("model.backend", m.backend, BACKENDS)
     _positive("model.max_length", m.max_length, minimum=8)
     _positive("model.vocab_size", m.vocab_size, minimum=100)
     _positive("model.hidden_size", m.hidden_size)

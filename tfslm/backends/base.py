@@ -48,6 +48,7 @@ class Backend(Protocol):
 
     name: str
     keras_internals: KerasInternals
+    keras: Any  # the Keras module its models use (tf_keras, or Keras 3): callbacks, losses and metrics come from it
 
     # -- environment
     def import_libraries(self) -> None:
@@ -107,5 +108,5 @@ class Backend(Protocol):
 
 def missing_methods(backend: Any, names: Sequence[str] | None = None) -> list[str]:
     """The :class:`Backend` members ``backend`` lacks (for a registry check and tests)."""
-    wanted = names or [n for n in dir(Backend) if not n.startswith("_")] + ["name", "keras_internals"]
+    wanted = names or [n for n in dir(Backend) if not n.startswith("_")] + ["name", "keras_internals", "keras"]
     return sorted({n for n in wanted if not hasattr(backend, n)})

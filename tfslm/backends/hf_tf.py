@@ -739,6 +739,13 @@ class HFTFBackend:
     name = "transformers"
     keras_internals = keras_internals
 
+    @property
+    def keras(self):
+        """tf-keras (``tf.keras`` under ``TF_USE_LEGACY_KERAS=1``): what transformers' TF classes are built on."""
+        import tensorflow as tf
+
+        return tf.keras
+
     def import_libraries(self) -> None:
         import_libraries()
 

@@ -60,6 +60,9 @@ def prepare(cfg, output: str | None = None, *, shards: int = DEFAULT_SHARDS, ove
         >>> info = prepare(load_config("configs/quickstart.yaml"), "prepared/quickstart")   # doctest: +SKIP
         >>> info["splits"]["train"]["rows"]                                                # doctest: +SKIP
     """
+    from tfslm.backends import use_backend
+
+    use_backend(cfg.model.backend)  # the tokenizer is the one that backend trains and saves
     output = output or cfg.data.tfrecord_dir
     compression = check_prepare_arguments(output, train_file=cfg.data.train_file, shards=shards, compression=compression)
     check_output(output, overwrite)

@@ -94,6 +94,23 @@ Confusion matrix, {{ cm.split }} ({{ cm.axes }}):
 | {{ row.name }} |{% for value in row["values"] %} {{ value }} |{% endfor %}
 {% endfor %}
 {%- endfor %}
+{% if backend == "keras_hub" -%}
+## How to use with KerasHub
+
+Trained with tfslm's `keras_hub` backend (KerasHub on Keras 3). `model/` is a KerasHub preset
+with a preprocessor over the same vocabulary, so raw text goes in (`pip install keras-hub tensorflow-text`):
+
+```python
+import keras_hub
+
+classifier = keras_hub.models.TextClassifier.from_preset("{{ model_ref }}")
+logits = classifier.predict([{{ example_text }}])  # [texts, {{ num_outputs }}], the head's raw outputs
+```
+
+The exact trained model (inputs `input_ids`, `attention_mask`{% if uses_segments %}, `token_type_ids`{% endif %}, tokenized
+with the tokenizer in `model/tfslm_tokenizer/`) loads with `keras.saving.load_model("{{ model_ref }}/model.keras")`
+after `import keras_hub`.
+{% else -%}
 ## How to use with transformers
 
 ```python
@@ -103,6 +120,7 @@ tokenizer = AutoTokenizer.from_pretrained("{{ model_ref }}")
 model = TFAutoModelForSequenceClassification.from_pretrained("{{ model_ref }}")
 inputs = tokenizer([{{ example_text }}], return_tensors="tf", padding=True, truncation=True, max_length={{ max_length }})
 {{ usage_decode }}
+{% endif -%}
 {% if long_text_note %}
 {{ long_text_note }}
 {% endif -%}
@@ -432,8 +450,9 @@ def build_model_card(run_dir: str | os.PathLike):
         if result.metric_type not in metric_ids:
             metric_ids.append(result.metric_type)
 
+    backend = "keras_hub" if (RunDir(run_dir).model / "model.keras").is_file() else "transformers"
     card_data = ModelCardData(
-        library_name="transformers",
+        library_name="keras-hub" if backend == "keras_hub" else "transformers",
         tags=list(CARD_TAGS),
         pipeline_tag="text-classification",
         model_name=run_name,
@@ -498,6 +517,9 @@ def build_model_card(run_dir: str | os.PathLike):
         consumer_imports=consumer_imports,
         tokenizer_ops=(export_info or {}).get("tokenizer_ops"),
         export_note=export_note,
+        backend=backend,
+        num_outputs=len(label_names) if not task.is_regression else "scores",
+        uses_segments=model_cfg.get("architecture") != "distilbert",
     )
     text = str(card)
     scrubbed = scrub_text(text, env_secrets, replacement="<redacted>")

@@ -9,6 +9,9 @@ What goes up (paths in the repo):
   file of the same name in ``model/``);
 * ``<run>/saved_model/`` under ``saved_model/``.
 
+A keras_hub run's ``model/`` is a KerasHub preset (``TextClassifier.from_preset("hf://<repo_id>")``)
+with ``model.keras``; its ``task.json`` is KerasHub's, so the run's goes up as ``tfslm_task.json``.
+
 ``logs/``, ``checkpoints/`` and anything else in the run directory stay local,
 as do hidden files (names starting with ``.``, e.g. leftovers of atomic writes).
 
@@ -98,9 +101,13 @@ def collect_run_files(run_dir: str | os.PathLike) -> dict[str, Path]:
             f"{run}: the run did not finish (no {METRICS_FILE}), so its model may not be the best epoch's; "
             "rerun the same `tfslm train` command to resume it, then push"
         )
+    keras_hub_preset = (model / "model.keras").is_file()  # a keras_hub run: model/ is a KerasHub preset
     for name in RUN_FILES:
         path = run / name
         if path.is_file():
+            if keras_hub_preset and name == "task.json":  # the preset's task.json is what from_preset reads
+                files["tfslm_task.json"] = path
+                continue
             if name in files:
                 logger.info("%s: the run's %s replaces model/%s in the push", run, name, name)
             files[name] = path

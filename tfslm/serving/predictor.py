@@ -63,10 +63,11 @@ class Predictor:
     @classmethod
     def from_run(cls, run_dir: str | Path, *, batch_size: int = 32) -> "Predictor":
         """Load ``run_dir/model``, ``labels.json`` and ``config.yaml`` of a finished run."""
-        from tfslm.backends import get_backend
+        from tfslm.backends import get_backend, use_backend
 
         run = RunDir(run_dir).require(finished=False)
         cfg = load_run_config(run.root)
+        use_backend(getattr(cfg.model, "backend", "auto"))  # the backend the run was trained with
         run.require(finished=True, command="it")
         labels = LabelSpace.load(run.labels)
         task = Task.load(run.root)

@@ -105,9 +105,9 @@ class ClassificationTask(Task):
         return Float32SparseCategoricalCrossentropy(from_logits=True)
 
     def keras_metrics(self) -> list:
-        import tensorflow as tf
+        from tfslm.backends import keras_module
 
-        return [tf.keras.metrics.SparseCategoricalAccuracy(name="accuracy")]
+        return [keras_module().metrics.SparseCategoricalAccuracy(name="accuracy")]
 
     def default_monitor(self, labels: LabelSpace) -> str:
         return "val_qwk" if labels.ordered else "val_macro_f1"

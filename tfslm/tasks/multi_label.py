@@ -71,7 +71,9 @@ def _float32_binary_crossentropy():
     """Binary cross-entropy on logits that casts them to float32 first (bf16 logits make a coarse loss)."""
     import tensorflow as tf
 
-    class Float32BinaryCrossentropy(tf.keras.losses.BinaryCrossentropy):
+    from tfslm.backends import keras_module
+
+    class Float32BinaryCrossentropy(keras_module().losses.BinaryCrossentropy):
         def call(self, y_true, y_pred):
             return super().call(tf.cast(y_true, tf.float32), tf.cast(y_pred, tf.float32))
 

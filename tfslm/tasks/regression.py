@@ -88,7 +88,9 @@ def ScaledMSE():  # noqa: N802 (a class factory: TensorFlow is imported on first
     """MSE between the ``[batch, targets]`` outputs and targets given as ``[batch]`` or ``[batch, targets]``."""
     import tensorflow as tf
 
-    class _ScaledMSE(tf.keras.losses.Loss):
+    from tfslm.backends import keras_module
+
+    class _ScaledMSE(keras_module().losses.Loss):  # the Keras the model's backend uses
         def call(self, y_true, y_pred):
             y_pred = tf.cast(y_pred, tf.float32)
             y_true = tf.reshape(tf.cast(y_true, tf.float32), tf.shape(y_pred))

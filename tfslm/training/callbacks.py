@@ -12,6 +12,7 @@ Example:
 
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 from pathlib import Path
@@ -24,24 +25,16 @@ from tfslm.data.labels import LabelSpace
 from tfslm.tasks.base import Task
 from tfslm.training.backup import TrainingBackup, has_backup
 
-__all__ = ["ValidationMetrics", "EarlyStoppingWithTieBreak", "TrainingBackup", "default_callbacks", "resolve_monitor", "find_callback"]
+__all__ = ["ValidationMetrics", "EarlyStoppingWithTieBreak", "TrainingBackup", "default_callbacks", "resolve_monitor", "find_callback",
+           "for_keras"]
+
+log = logging.getLogger("tfslm")
 
 _LOWER_IS_BETTER = ("loss", "mae", "rmse", "error")
 
 
-class ValidationMetrics(tf.keras.callbacks.Callback):
-    """Compute classification metrics over the whole validation set at each epoch end.
-
-    Args:
-        validation_data: a ``(features, label)`` ``tf.data.Dataset``.
-        labels: the label space (decides whether QWK/MAE are reported).
-        prefix: prefix of the log keys.
-        task: the run's :class:`~tfslm.tasks.base.Task` (None: single-label classification);
-            ``task.epoch_logs`` picks the scalars that go into the logs.
-        windows: ``doc_index`` when ``validation_data`` holds text windows.
-        train_targets: the training targets; each epoch's metrics are then those of the decoding
-            fitted on that epoch's outputs (a score stretch, thresholds), as the run will be saved.
-    """
+class _ValidationMetricsLogic:
+    """The body of :class:`ValidationMetrics`, on whichever Keras's ``Callback`` (see :func:`for_keras`)."""
 
     def __init__(self, validation_data, labels: LabelSpace, prefix: str = "val_", task=None, windows=None, train_targets=None):
         super().__init__()
@@ -62,13 +55,23 @@ class ValidationMetrics(tf.keras.callbacks.Callback):
         self.history.append({"epoch": epoch + 1, **metrics})
 
 
-class EarlyStoppingWithTieBreak(tf.keras.callbacks.EarlyStopping):
-    """``EarlyStopping`` where a tie on the monitored metric goes to the epoch with the lower ``val_loss``.
+class ValidationMetrics(_ValidationMetricsLogic, tf.keras.callbacks.Callback):
+    """Compute classification metrics over the whole validation set at each epoch end.
 
-    QWK, accuracy or exact agreement often tie early in training (a model that
-    still predicts one value scores a QWK of exactly 0 epoch after epoch); plain
-    early stopping would then keep the first epoch although the loss improved.
+    Args:
+        validation_data: a ``(features, label)`` ``tf.data.Dataset``.
+        labels: the label space (decides whether QWK/MAE are reported).
+        prefix: prefix of the log keys.
+        task: the run's :class:`~tfslm.tasks.base.Task` (None: single-label classification);
+            ``task.epoch_logs`` picks the scalars that go into the logs.
+        windows: ``doc_index`` when ``validation_data`` holds text windows.
+        train_targets: the training targets; each epoch's metrics are then those of the decoding
+            fitted on that epoch's outputs (a score stretch, thresholds), as the run will be saved.
     """
+
+
+class _TieBreakLogic:
+    """The body of :class:`EarlyStoppingWithTieBreak`, on whichever Keras's ``EarlyStopping`` (see :func:`for_keras`)."""
 
     best_loss = float("inf")  # val_loss of the best epoch (saved and restored by TrainingBackup)
     current_loss = float("inf")
@@ -92,6 +95,43 @@ class EarlyStoppingWithTieBreak(tf.keras.callbacks.EarlyStopping):
         super().on_epoch_end(epoch, logs)
         if self.best_epoch == epoch:
             self.best_loss = self.current_loss
+
+
+class EarlyStoppingWithTieBreak(_TieBreakLogic, tf.keras.callbacks.EarlyStopping):
+    """``EarlyStopping`` where a tie on the monitored metric goes to the epoch with the lower ``val_loss``.
+
+    QWK, accuracy or exact agreement often tie early in training (a model that
+    still predicts one value scores a QWK of exactly 0 epoch after epoch); plain
+    early stopping would then keep the first epoch although the loss improved.
+    """
+
+
+_KINDS = {ValidationMetrics: (_ValidationMetricsLogic, "Callback"), EarlyStoppingWithTieBreak: (_TieBreakLogic, "EarlyStopping")}
+_VARIANTS: dict[tuple[type, str], type] = {}
+
+
+def for_keras(kind: type, keras=None) -> type:
+    """``kind`` (:class:`ValidationMetrics`, :class:`EarlyStoppingWithTieBreak`) built on ``keras``'s callback class.
+
+    The classes above subclass tf-keras's (transformers' models train there); a Keras 3
+    model (the keras_hub backend) needs Keras 3 callbacks: one class per Keras, made once.
+
+    Example:
+        >>> import keras                                             # doctest: +SKIP
+        >>> for_keras(ValidationMetrics, keras).__mro__[-3].__module__  # doctest: +SKIP
+        'keras.src.callbacks.callback'
+    """
+    from tfslm.backends import keras_module
+
+    keras = keras or keras_module()
+    if keras is tf.keras or kind not in _KINDS:
+        return kind
+    key = (kind, keras.__name__)
+    if key not in _VARIANTS:
+        logic, base = _KINDS[kind]
+        _VARIANTS[key] = type(kind.__name__, (logic, getattr(keras.callbacks, base)),
+                              {"__doc__": kind.__doc__, "__module__": __name__, "tfslm_kind": kind})
+    return _VARIANTS[key]
 
 
 def resolve_monitor(training: TrainingConfig, labels: LabelSpace, task: Task | None = None) -> tuple[str, str]:
@@ -141,15 +181,22 @@ def default_callbacks(
     tensorboard_dir = logs / "tensorboard"
     if tensorboard_dir.exists() and not resuming:  # events of an earlier, unfinished attempt would mix in
         shutil.rmtree(tensorboard_dir)
+    from tfslm.backends import get_backend
+
+    keras = get_backend().keras
     task = Task.resolve(task)
     monitor, mode = resolve_monitor(training, labels, task)
     patience = training.early_stopping_patience or training.epochs + 1
-    validation_metrics = ValidationMetrics(validation_data, labels, task=task, windows=windows, train_targets=train_targets)
+    validation_metrics = for_keras(ValidationMetrics, keras)(validation_data, labels, task=task, windows=windows, train_targets=train_targets)
     # The last epoch is always watched, so there is a best epoch to restore.
     start = min(getattr(training, "min_epochs", 0), training.epochs - 1)
-    early_stopping = EarlyStoppingWithTieBreak(monitor=monitor, mode=mode, patience=patience, restore_best_weights=True, verbose=1,
+    early_stopping = for_keras(EarlyStoppingWithTieBreak, keras)(monitor=monitor, mode=mode, patience=patience, restore_best_weights=True, verbose=1,
                                                start_from_epoch=start)
     callbacks = [validation_metrics, early_stopping]
+    if backup_dir is not None and keras is not tf.keras:
+        log.info("resume: not supported on the %s backend (tfslm's TrainingBackup is built on tf-keras internals); "
+                 "an interrupted run starts over", get_backend().name)
+        backup_dir = None
     if backup_dir is not None:
         # After the two above (it saves what they computed for the epoch) and
         # before CSVLogger (it trims history.csv to the backup before the logger opens it).
@@ -161,8 +208,8 @@ def default_callbacks(
         )
     callbacks += [
         # With a backup the file is appended to: TrainingBackup empties it for a fresh start.
-        tf.keras.callbacks.CSVLogger(os.fspath(logs / "history.csv"), append=backup_dir is not None),
-        tf.keras.callbacks.TensorBoard(log_dir=os.fspath(tensorboard_dir), write_graph=False, profile_batch=0),
+        keras.callbacks.CSVLogger(os.fspath(logs / "history.csv"), append=backup_dir is not None),
+        keras.callbacks.TensorBoard(log_dir=os.fspath(tensorboard_dir), write_graph=False, profile_batch=0),
     ]
     return callbacks
 
@@ -174,7 +221,7 @@ def find_callback(callbacks, kind):
         >>> early_stopping = find_callback(default_callbacks(...), EarlyStoppingWithTieBreak)   # doctest: +SKIP
     """
     for callback in callbacks:
-        if isinstance(callback, kind):
+        if isinstance(callback, kind) or getattr(callback, "tfslm_kind", None) is kind:  # for_keras variants too
             return callback
     present = ", ".join(type(c).__name__ for c in callbacks) or "none"
     raise ValueError(f"callbacks: no {kind.__name__} among them (got {present}); add one, e.g. with tfslm.default_callbacks")

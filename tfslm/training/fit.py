@@ -38,10 +38,12 @@ class TrainResult:
 
 
 def set_seed(seed: int, deterministic: bool = True) -> None:
-    """Seed Python, NumPy and TensorFlow; with ``deterministic``, also make TF ops deterministic."""
+    """Seed Python, NumPy, TensorFlow (and the backend's Keras); with ``deterministic``, also make TF ops deterministic."""
     import tensorflow as tf
 
-    tf.keras.utils.set_random_seed(seed)
+    from tfslm.backends import keras_module
+
+    keras_module().utils.set_random_seed(seed)
     if deterministic:
         tf.config.experimental.enable_op_determinism()
 
@@ -115,8 +117,9 @@ def _fit(model, dist, cfg: Config, inputs, callbacks, verbose, *, position=None)
 
     try:
         with graceful_stop():  # SIGTERM/SIGINT: TrainingBackup backs up at the next step, then stops
+            # shuffle=False: a tf.data stream is shuffled by the pipeline (Keras 3 warns about its default True).
             return model.fit(train_ds, validation_data=val_ds, epochs=cfg.training.epochs, steps_per_epoch=steps,
-                             callbacks=callbacks, verbose=verbose)
+                             callbacks=callbacks, verbose=verbose, shuffle=False)
     except (tf.errors.UnavailableError, tf.errors.CancelledError, tf.errors.DeadlineExceededError) as exc:
         if dist.num_workers < 2:
             raise
@@ -154,10 +157,12 @@ def train(cfg: Config, *, overwrite: bool = False, verbose: int | str = "auto") 
     Example:
         >>> result = train(load_config("configs/quickstart.yaml"), overwrite=True)   # doctest: +SKIP
     """
+    from tfslm.backends import use_backend
     from tfslm.training.backup import has_backup
     from tfslm.training.distribute import resolve_strategy
 
     started = time.time()
+    use_backend(cfg.model.backend)  # model.backend (auto resolved, logged): every get_backend() below is that one
     # First: splitting the CPU into replicas and connecting to a TPU must precede any other TF work.
     dist = resolve_strategy(cfg.training)
     if not dist.is_chief:  # other workers run every step (collectives need them) but keep nothing
@@ -210,7 +215,7 @@ def _train(cfg: Config, dist, run_dir: Path, started: float, *, overwrite: bool,
     metrics, task = _evaluate_splits(model, inputs, data, task, run_dir)
     _evaluate_baseline(cfg, dist, data, Task.from_config(cfg), run_dir, metrics)  # untuned task: it fits its own decoding
     metrics.update(_run_summary(cfg, dist, perf, inputs, data, task, model, history, early_stopping, started))
-    if backup.resumed_from:
+    if backup is not None and backup.resumed_from:
         metrics["resumed_from"] = backup.resumed_from
     model = _save_and_export(cfg, run_dir, model, tokenizer, data, task, perf, metrics)
     return _finish_run(cfg, dist, run_dir, metrics, history, model, tokenizer, staged=staged, epoch_push=epoch_push)
@@ -308,6 +313,11 @@ def _document_model(cfg: Config, dist, perf, model):
     from tfslm.errors import ConfigError
     from tfslm.training.documents import DocumentModel
 
+    from tfslm.backends import get_backend
+
+    if get_backend().name != "transformers":  # DocumentModel is a tf-keras Model
+        raise ConfigError(f"data.long_text: document is not supported on the {get_backend().name} backend (DocumentModel is "
+                          "built on tf-keras); use data.long_text: chunk, or model.backend: transformers")
     if dist.num_replicas > 1:  # a replica's share of a batch would cut documents from their labels
         raise ConfigError(f"data.long_text: document trains on one replica, got {dist.num_replicas} ({dist.kind}); "
                           "set training.strategy: gpu or cpu (one device)")
@@ -339,7 +349,7 @@ def _run_callbacks(cfg: Config, dist, run_dir: Path, inputs, data, task):
                                      windows=inputs.windows_of("validation"), backup_dir=backup_dir, delete_backup=False,
                                      train_targets=_train_targets(data))
     early_stopping = cb.find_callback(callbacks, cb.EarlyStoppingWithTieBreak)
-    backup = cb.find_callback(callbacks, cb.TrainingBackup)
+    backup = next((c for c in callbacks if isinstance(c, cb.TrainingBackup)), None)  # None: the backend cannot resume
     return callbacks, early_stopping, backup
 
 

@@ -114,15 +114,16 @@ class Performance:
 
     @contextlib.contextmanager
     def policy_scope(self):
-        """Set the Keras global dtype policy while models are built; restore it afterwards."""
-        import tensorflow as tf
+        """Set the global dtype policy of the backend's Keras while models are built; restore it afterwards."""
+        from tfslm.backends import keras_module
 
-        previous = tf.keras.mixed_precision.global_policy()
-        tf.keras.mixed_precision.set_global_policy(self.policy)
+        keras = keras_module()
+        previous = keras.mixed_precision.global_policy()
+        keras.mixed_precision.set_global_policy(self.policy)
         try:
             yield
         finally:
-            tf.keras.mixed_precision.set_global_policy(previous)
+            keras.mixed_precision.set_global_policy(previous)
 
     def compile_options(self) -> dict[str, Any]:
         """Keyword arguments for ``model.compile``."""
@@ -202,9 +203,9 @@ def resolve_performance(training, *, device: DeviceInfo | None = None) -> Perfor
 
 
 class _LazyLoss:
-    """Defined on first use so importing this module does not import TensorFlow."""
+    """Defined on first use (one class per Keras module) so importing this module does not import TensorFlow."""
 
-    cls = None
+    classes: dict[str, type] = {}
 
 
 def Float32SparseCategoricalCrossentropy(**kwargs):  # noqa: N802 (a class factory)
@@ -213,16 +214,19 @@ def Float32SparseCategoricalCrossentropy(**kwargs):  # noqa: N802 (a class facto
     Under ``mixed_bfloat16`` a transformers classifier returns bf16 logits;
     softmax and log in bf16 (8 bits of mantissa) make the loss coarse.
     """
-    if _LazyLoss.cls is None:
+    from tfslm.backends import keras_module
+
+    keras = keras_module()
+    if keras.__name__ not in _LazyLoss.classes:
         import tensorflow as tf
 
-        class _Loss(tf.keras.losses.SparseCategoricalCrossentropy):
+        class _Loss(keras.losses.SparseCategoricalCrossentropy):
             def call(self, y_true, y_pred):
                 return super().call(y_true, tf.cast(y_pred, tf.float32))
 
         _Loss.__name__ = "Float32SparseCategoricalCrossentropy"
-        _LazyLoss.cls = _Loss
-    return _LazyLoss.cls(**kwargs)
+        _LazyLoss.classes[keras.__name__] = _Loss
+    return _LazyLoss.classes[keras.__name__](**kwargs)
 
 
 def float32_copy(model):

@@ -1,0 +1,282 @@
+"""The keras_hub backend (KerasHub on Keras 3): choice, tokenizer, a run trained, served and reloaded without transformers."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from conftest import MINILM, REPO, make_rows, needs_minilm, tiny_config_dict, write_csv
+
+pytest.importorskip("keras_hub", reason="keras-hub is not installed (pip install -e '.[keras-hub]')")
+
+# A sitecustomize that makes `import transformers` fail, as on a machine without it.
+BLOCKER = r'''
+import sys
+class _NoTransformers:
+    def find_spec(self, name, path=None, target=None):
+        if name == "transformers" or name.startswith("transformers."):
+            raise ImportError("transformers is blocked in this test process")
+        return None
+sys.meta_path.insert(0, _NoTransformers())
+'''
+
+CONSUMER = r"""
+import json, os, sys
+os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+import tensorflow as tf
+import tensorflow_text  # noqa: F401  registers the in-graph WordPiece op
+texts = json.load(open(sys.argv[2], encoding="utf-8"))
+served = tf.saved_model.load(sys.argv[1])
+out = served.signatures["serving_default"](text=tf.constant(texts))
+assert not {"transformers", "tfslm", "keras_hub"} & set(sys.modules), sorted(sys.modules)
+json.dump({"labels": [s.decode() for s in out["label"].numpy()], "probabilities": out["probabilities"].numpy().tolist(),
+           "signatures": sorted(served.signatures.keys())}, open(sys.argv[3], "w"))
+"""
+
+RELOAD = r"""
+import json, os, sys
+os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+import keras, keras_hub, numpy as np
+model_dir = sys.argv[1]
+classifier = keras_hub.models.TextClassifier.from_preset(model_dir)
+logits = classifier.predict(json.load(open(sys.argv[2])), verbose=0)
+keras_model = keras.saving.load_model(os.path.join(model_dir, "model.keras"))
+assert "tfslm" not in sys.modules
+json.dump({"logits": np.asarray(logits).tolist(), "inputs": sorted(keras_model.input)}, open(sys.argv[3], "w"))
+"""
+
+
+def _env(tmp: Path, block_transformers: bool = False) -> dict:
+    env = {k: v for k, v in os.environ.items() if k not in ("HF_TOKEN",)}
+    paths = [str(REPO)]
+    if block_transformers:
+        (tmp / "blocker").mkdir(exist_ok=True)
+        (tmp / "blocker" / "sitecustomize.py").write_text(BLOCKER)
+        paths.insert(0, str(tmp / "blocker"))
+    env["PYTHONPATH"] = os.pathsep.join(paths)
+    return env
+
+
+def _cli(tmp: Path, *args, block_transformers: bool = True):
+    return subprocess.run([sys.executable, "-m", "tfslm.cli", *map(str, args)], capture_output=True, text=True,
+                          env=_env(tmp, block_transformers), timeout=600, cwd=tmp)
+
+
+# ------------------------------------------------------------ choice of backend
+def test_model_backend_is_validated_in_one_line():
+    from tfslm.config import ConfigError, config_from_dict
+
+    with pytest.raises(ConfigError, match=r"model.backend: got 'keras-hub', expected one of: auto, transformers, keras_hub"):
+        config_from_dict({"data": {"train_file": "x.csv"}, "model": {"architecture": "bert", "backend": "keras-hub"}})
+
+
+def test_auto_picks_transformers_while_it_has_tf_classes_else_keras_hub(monkeypatch):
+    from tfslm import backends
+
+    monkeypatch.setattr(backends, "transformers_tf_status", lambda: None)
+    assert backends.resolve_backend_name("auto")[0] == "transformers"
+    monkeypatch.setattr(backends, "transformers_tf_status", lambda: "transformers 5.2.0 has no TF classes (removed in v5)")
+    assert backends.resolve_backend_name("auto") == ("keras_hub", "auto: transformers 5.2.0 has no TF classes (removed in v5)")
+    assert backends.resolve_backend_name("transformers")[0] == "transformers"
+
+
+def test_each_backend_names_its_keras():
+    from tfslm.backends import get_backend
+
+    assert get_backend("keras_hub").keras.__name__ == "keras"
+    assert get_backend("transformers").keras.__name__.startswith("tf_keras")
+    assert hasattr(get_backend("keras_hub").keras_internals, "is_improvement")
+
+
+def test_fast_tokenizer_gives_the_transformers_tokenizers_ids():
+    pytest.importorskip("transformers")
+    from tfslm.backends.fast_tokenizer import FastTokenizer
+    from tfslm.backends.hf_tf import train_wordpiece_tokenizer
+    from tfslm.backends.wordpiece import wordpiece_tokenizer_object
+
+    texts = [r["text"] for r in make_rows(40)]
+    ours = FastTokenizer(wordpiece_tokenizer_object(texts, vocab_size=300), model_max_length=128)
+    theirs = train_wordpiece_tokenizer(texts, vocab_size=300)
+    probe = ["A goal, today!", "Unknown wörds and ümlauts " * 5, ""]
+    for kwargs in ({}, {"truncation": True, "max_length": 8}, {"padding": True}):
+        assert ours(probe, **kwargs) == {k: v for k, v in theirs(probe, **kwargs).items()}
+    windows = dict(ours(probe, truncation=True, max_length=8, stride=2, return_overflowing_tokens=True))
+    expected = dict(theirs(probe, truncation=True, max_length=8, stride=2, return_overflowing_tokens=True))
+    assert windows == expected
+    assert ours.num_special_tokens_to_add() == theirs.num_special_tokens_to_add()
+
+
+# ------------------------------------------------------------ a run without transformers
+@pytest.fixture(scope="module")
+def keras_hub_run(tmp_path_factory):
+    """`tfslm train` with model.backend: auto in a process where `import transformers` fails."""
+    tmp = tmp_path_factory.mktemp("keras_hub")
+    write_csv(tmp / "train.csv", make_rows(120))
+    cfg = tiny_config_dict(tmp, tmp / "train.csv", training={"epochs": 2, "mixed_precision": "off"})
+    (tmp / "cfg.yaml").write_text(yaml.safe_dump(cfg))
+    result = _cli(tmp, "train", tmp / "cfg.yaml", "--verbose", "0")
+    assert result.returncode == 0, result.stderr[-3000:]
+    return tmp, tmp / "runs" / "tiny", result.stderr
+
+
+@pytest.mark.slow
+def test_trains_predicts_and_exports_without_transformers(keras_hub_run):
+    tmp, run_dir, log = keras_hub_run
+    assert "backend: keras_hub (auto: transformers is not importable)" in log
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["validation"]["num_examples"] == 24 and np.isfinite(metrics["validation"]["loss"])
+    assert (run_dir / "model" / "model.keras").is_file() and (run_dir / "saved_model" / "saved_model.pb").is_file()
+    write_csv(tmp / "inputs.csv", [{"text": r["text"]} for r in make_rows(30, seed=7)])
+    result = _cli(tmp, "predict", run_dir, "--input", tmp / "inputs.csv", "--output", tmp / "predicted.csv")
+    assert result.returncode == 0, result.stderr[-2000:]
+    result = _cli(tmp, "export", run_dir, "--output", tmp / "exported")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert (tmp / "exported" / "saved_model.pb").is_file()
+    card = (run_dir / "README.md").read_text()
+    assert "keras_hub.models.TextClassifier.from_preset" in card
+
+
+@pytest.mark.slow
+def test_saved_model_matches_predict_in_a_tf_only_process(keras_hub_run):
+    import pandas as pd
+
+    pytest.importorskip("tensorflow_text")
+    tmp, run_dir, _ = keras_hub_run
+    if not (tmp / "predicted.csv").is_file():
+        assert _cli(tmp, "predict", run_dir, "--input", tmp / "inputs.csv", "--output", tmp / "predicted.csv").returncode == 0
+    texts = list(pd.read_csv(tmp / "inputs.csv")["text"])
+    (tmp / "texts.json").write_text(json.dumps(texts))
+    (tmp / "consumer.py").write_text(CONSUMER)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    proc = subprocess.run([sys.executable, str(tmp / "consumer.py"), str(run_dir / "saved_model"), str(tmp / "texts.json"),
+                           str(tmp / "served.json")], capture_output=True, text=True, env=env, timeout=300, cwd=tmp)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    served = json.loads((tmp / "served.json").read_text())
+    assert {"serving_default", "serve_tokens"} <= set(served["signatures"])
+    predicted = pd.read_csv(tmp / "predicted.csv")
+    names = json.loads((run_dir / "labels.json").read_text())["names"]
+    assert served["labels"] == list(predicted["predicted_label"].astype(str))
+    assert np.abs(np.asarray(served["probabilities"]) - predicted[[f"prob_{n}" for n in names]].to_numpy()).max() < 1e-3
+
+
+@pytest.mark.slow
+def test_saved_model_dir_reloads_with_keras_hub_alone(keras_hub_run):
+    tmp, run_dir, _ = keras_hub_run
+    (tmp / "reload.py").write_text(RELOAD)
+    (tmp / "few.json").write_text(json.dumps(["the team scored a goal", "a recipe for bread"]))
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    proc = subprocess.run([sys.executable, str(tmp / "reload.py"), str(run_dir / "model"), str(tmp / "few.json"), str(tmp / "reloaded.json")],
+                          capture_output=True, text=True, env=env, timeout=300, cwd=tmp)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads((tmp / "reloaded.json").read_text())
+    assert np.asarray(out["logits"]).shape == (2, 3)
+    assert out["inputs"] == ["attention_mask", "input_ids", "token_type_ids"]
+
+
+# ------------------------------------------------------------ tasks in process
+@pytest.mark.slow
+def test_regression_trains_on_keras_hub(tmp_path):
+    from tfslm import load_config, train
+
+    rows = [{"text": r["text"], "score": float(len(r["text"]) % 5)} for r in make_rows(80)]
+    write_csv(tmp_path / "train.csv", rows)
+    cfg = tiny_config_dict(tmp_path, tmp_path / "train.csv", data={"label_column": "score", "score_range": [0, 4], "score_step": 1},
+                           model={"backend": "keras_hub", "problem_type": "regression"}, training={"epochs": 1, "mixed_precision": "off"},
+                           export={"saved_model": False})
+    (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(cfg))
+    result = train(load_config(tmp_path / "cfg.yaml"), verbose=0)
+    assert "mae" in result.metrics["validation"]
+    assert (result.run_dir / "model" / "model.keras").is_file()
+
+
+# ------------------------------------------------------------ checkpoint conversion
+@needs_minilm
+@pytest.mark.slow
+def test_minilm_encoder_matches_the_transformers_tf_model():
+    pytest.importorskip("transformers")
+    from tfslm.backends import get_backend
+    from tfslm.backends.keras_hub import task_of
+    from tfslm.config import ModelConfig
+    from tfslm.data.labels import LabelSpace
+
+    labels = LabelSpace(["a", "b", "c"])
+    model_cfg = ModelConfig(checkpoint=str(MINILM), max_length=64, dropout=0.0)
+    kh_model, kh_tok = get_backend("keras_hub").build_model(model_cfg, labels)
+    hf_model, hf_tok = get_backend("transformers").build_model(model_cfg, labels)
+    texts = ["A sentence about football.", "Another, longer sentence about cooking bread in the oven."]
+    enc = hf_tok(texts, padding=True, return_tensors="np")
+    assert kh_tok(texts, padding=True, return_tensors="np")["input_ids"].tolist() == enc["input_ids"].tolist()
+    features = {"token_ids": enc["input_ids"], "segment_ids": enc["token_type_ids"], "padding_mask": enc["attention_mask"]}
+    backbone = task_of(kh_model).backbone
+    main_layer = getattr(hf_model, hf_model.base_model_prefix)
+    theirs = main_layer(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"], token_type_ids=enc["token_type_ids"],
+                        training=False).last_hidden_state
+    mask = enc["attention_mask"].astype(bool)
+
+    def gap():
+        return float(np.abs(np.asarray(backbone(features)["sequence_output"])[mask] - np.asarray(theirs)[mask]).max())
+
+    # KerasHub's BertBackbone hard-codes the tanh-approximate GELU (its converter ignores config.json's
+    # hidden_act "gelu"): as converted, the outputs differ by ~1e-3 ...
+    assert gap() < 5e-3
+    import keras
+
+    for layer in backbone.transformer_layers:
+        layer._feedforward_intermediate_dense.activation = keras.activations.gelu  # the exact GELU transformers uses
+    # ... and with the exact GELU the converted weights give transformers' outputs.
+    assert gap() < 1e-4
+
+
+# ------------------------------------------------------------ the rest of the training stack on Keras 3
+@pytest.mark.slow
+def test_chunk_tfrecord_and_mirrored_runs_on_keras_hub(tmp_path):
+    write_csv(tmp_path / "train.csv", [{"text": " ".join([r["text"]] * 3), "label": r["label"]} for r in make_rows(90)])
+    cfg = tiny_config_dict(tmp_path, tmp_path / "train.csv", model={"backend": "keras_hub"},
+                           training={"epochs": 1, "mixed_precision": "off"}, export={"saved_model": False})
+    (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(cfg))
+    runs = {
+        "chunk": ["--set", "data.long_text=chunk", "--set", "data.chunk_stride=8", "--set", "export.saved_model=true"],
+        "mirrored": ["--set", "training.strategy=mirrored", "--set", "training.cpu_replicas=2"],
+    }
+    for name, extra in runs.items():
+        result = _cli(tmp_path, "train", tmp_path / "cfg.yaml", "--set", f"run_name={name}", "--verbose", "0", *extra,
+                      block_transformers=False)
+        assert result.returncode == 0, (name, result.stderr[-2000:])
+    assert json.loads((tmp_path / "runs" / "chunk" / "metrics.json").read_text())["saved_model"]["long_text"] == "chunk"
+    assert json.loads((tmp_path / "runs" / "mirrored" / "metrics.json").read_text())["distribution"]["replicas"] == 2
+    result = _cli(tmp_path, "prepare", tmp_path / "cfg.yaml", "--output", tmp_path / "prepared", block_transformers=False)
+    assert result.returncode == 0, result.stderr[-2000:]
+    result = _cli(tmp_path, "train", tmp_path / "cfg.yaml", "--set", "run_name=tfrecord", "--set",
+                  f"data.tfrecord_dir={tmp_path / 'prepared'}", "--verbose", "0", block_transformers=False)
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_long_text_document_is_refused_on_keras_hub_in_one_line(tmp_path, capsys):
+    from conftest import assert_one_line_error
+    from tfslm.cli import main
+
+    write_csv(tmp_path / "train.csv", make_rows(30))
+    cfg = tiny_config_dict(tmp_path, tmp_path / "train.csv", model={"backend": "keras_hub"},
+                           data={"long_text": "document", "chunk_stride": 8}, training={"epochs": 1, "mixed_precision": "off"})
+    (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(cfg))
+    code = main(["train", str(tmp_path / "cfg.yaml"), "--verbose", "0"])
+    assert_one_line_error(capsys, code, "data.long_text: document is not supported on the keras_hub backend")
+
+
+@pytest.mark.slow
+def test_push_uploads_the_preset_from_preset_needs(keras_hub_run):
+    from tfslm.publish.hub import collect_run_files
+
+    _, run_dir, _ = keras_hub_run
+    files = collect_run_files(run_dir)
+    preset = {"config.json", "task.json", "task.weights.h5", "model.weights.h5", "preprocessor.json", "tokenizer.json",
+              "metadata.json", "model.keras"}
+    assert preset <= set(files)
+    assert files["task.json"] == run_dir / "model" / "task.json"  # KerasHub's, not the run's
+    assert files["tfslm_task.json"] == run_dir / "task.json"
+    assert "tfslm_tokenizer/tokenizer.json" in files and "README.md" in files
