@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 
 os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -108,6 +109,18 @@ def tiny_config_dict(tmp_path: Path, train_file: Path, **sections) -> dict:
         else:
             cfg[name] = values
     return cfg
+
+
+@pytest.fixture(autouse=True)
+def _fresh_backend_choice():
+    """Forget the backend a test's command chose (`use_backend` keeps it per process, as a CLI run wants).
+
+    Without this, a keras_hub run in one test makes `get_backend()` answer keras_hub in the next.
+    """
+    yield
+    backends = sys.modules.get("tfslm.backends")
+    if backends is not None:
+        backends._ACTIVE.clear()
 
 
 @pytest.fixture(autouse=True)
