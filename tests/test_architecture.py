@@ -89,6 +89,18 @@ def test_keras_hub_is_imported_only_by_its_backend():
     assert not offenders, "keras_hub is imported outside tfslm/backends/keras_hub.py (route it through the Backend):\n" + "\n".join(offenders)
 
 
+def test_gradio_is_imported_only_by_the_demo_app():
+    # tfslm imports without the demo extra; only `tfslm demo` needs Gradio (a one-line error otherwise).
+    offenders = [
+        f"{name}: imports {m}"
+        for name, tree in TREES.items()
+        if name != "tfslm.demo.app"
+        for m in sorted(_imported_modules(tree, name))
+        if m == "gradio" or m.startswith("gradio.")
+    ]
+    assert not offenders, "gradio is imported outside tfslm/demo/app.py:\n" + "\n".join(offenders)
+
+
 def _attribute_chain(node: ast.AST) -> str:
     parts = []
     while isinstance(node, ast.Attribute):
