@@ -71,6 +71,19 @@ def test_resolve_run_tells_paths_from_repo_ids(tmp_path):
     assert resolve_run(tmp_path / "no" / "such") == tmp_path / "no" / "such"  # `RunDir.require` reports it
 
 
+def test_a_mistyped_local_run_is_a_missing_run_dir_not_a_remote_fault(tmp_path, monkeypatch, capsys):
+    # `runs/typo` also reads as owner/name: where `runs/` exists here, a failed download is the user's typo (exit 2).
+    from tfslm.cli import main
+
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "in.csv").write_text("text\nhello\n")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{_free_port()}")  # nothing listens: the download fails fast
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    code = main(["predict", "runs/typo", "--input", "in.csv", "--output", "out.csv"])
+    assert_one_line_error(capsys, code, "run directory runs/typo not found")
+
+
 def test_demo_of_a_missing_run_dir_is_one_line_exit_2(tmp_path, capsys):
     pytest.importorskip("gradio", reason='gradio is not installed (pip install -e ".[demo]")')
     from tfslm.cli import main

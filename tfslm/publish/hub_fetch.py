@@ -50,7 +50,8 @@ def resolve_run(run: str | os.PathLike, *, revision: str | None = None, token: s
     report (:meth:`tfslm.RunDir.require`: "run directory not found").
 
     Raises:
-        RunDirError: ``run`` is a file (exit 2).
+        RunDirError: ``run`` is a file, or ``owner/name`` that is neither a download nor a run under
+            an existing local ``owner/`` directory (``runs/typo``; exit 2).
         RemoteError: the download failed: no such repo or revision, refused, unreachable (exit 1).
     """
     path = Path(run)
@@ -60,7 +61,13 @@ def resolve_run(run: str | os.PathLike, *, revision: str | None = None, token: s
         return path
     if not is_repo_id(run):
         return path  # not a repo id: the command reports the missing run directory as it always has
-    snapshot = _download(os.fspath(run), revision, token)
+    try:
+        snapshot = _download(os.fspath(run), revision, token)
+    except RemoteError as exc:
+        if path.parent.is_dir():  # `runs/typo`: most likely a local run directory that is not there
+            raise RunDirError(f"run directory {path} not found, and as a Hub repo id: {exc}; "
+                              "pass a run directory written by `tfslm train`, or owner/name of a pushed run") from None
+        raise
     return _run_view(snapshot)
 
 
