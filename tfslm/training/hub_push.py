@@ -103,7 +103,7 @@ class EpochHubPush(tf.keras.callbacks.Callback):
             if self._pending is not None:  # still waiting behind a running push: only the latest matters
                 shutil.rmtree(self._pending[1], ignore_errors=True)
             self._pending = (epoch, snapshot, message)
-            if self._thread is None or not self._thread.is_alive():
+            if self._thread is None:  # the drain thread clears it under this lock as it exits: no lost job
                 self._thread = threading.Thread(target=self._drain, name="tfslm-epoch-push", daemon=True)
                 self._thread.start()
 
@@ -114,6 +114,7 @@ class EpochHubPush(tf.keras.callbacks.Callback):
             with self._lock:
                 job, self._pending = self._pending, None
                 if job is None:
+                    self._thread = None  # under the lock: a later _submit starts a new thread
                     return
             epoch, snapshot, message = job
             try:
@@ -129,6 +130,7 @@ class EpochHubPush(tf.keras.callbacks.Callback):
 
     def wait(self, timeout: float | None = None) -> None:
         """Block until the background push (and the snapshot queued behind it) is done."""
-        thread = self._thread
+        with self._lock:
+            thread = self._thread
         if thread is not None:
             thread.join(timeout)
