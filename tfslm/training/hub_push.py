@@ -69,7 +69,7 @@ class EpochHubPush(tf.keras.callbacks.Callback):
         self.best = value
         try:
             snapshot = self._snapshot(epoch + 1, value)
-        except Exception as exc:  # a full disk must not stop training either
+        except Exception as exc:  # noqa: BLE001 - a full disk must not stop training either
             log.warning("hub: epoch %d not pushed: snapshot failed (%s: %s)", epoch + 1, type(exc).__name__, one_line(exc))
             self.failed.append(epoch + 1)
             return
@@ -122,7 +122,7 @@ class EpochHubPush(tf.keras.callbacks.Callback):
                          commit_message=message, timeout=self.timeout)
                 self.pushed.append(epoch)
                 log.info("hub: pushed epoch %d to %s", epoch, self.repo_id)
-            except Exception as exc:  # push_run's messages are one line and token-free
+            except Exception as exc:  # noqa: BLE001 - any push fault is logged; push_run's messages are one line, token-free
                 self.failed.append(epoch)
                 log.warning("hub: epoch %d not pushed (%s); training goes on, the final push follows", epoch, one_line(exc))
             finally:
