@@ -73,9 +73,10 @@ def resolve_run(run: str | os.PathLike, *, revision: str | None = None, token: s
 
 def _download(repo_id: str, revision: str | None, token: str | None) -> Path:
     import huggingface_hub
-    from huggingface_hub import constants
 
-    endpoint = os.environ.get("HF_ENDPOINT") or constants.ENDPOINT
+    from tfslm.publish.hub import _resolve_endpoint
+
+    endpoint = _resolve_endpoint(None)  # HF_ENDPOINT or the default, checked as `tfslm push` checks it
     try:
         path = huggingface_hub.snapshot_download(repo_id, revision=revision, token=token, endpoint=endpoint)
     except Exception as exc:  # noqa: BLE001 - huggingface_hub raises its HTTP, cache and network errors; one line each
