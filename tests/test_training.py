@@ -73,6 +73,10 @@ def test_train_writes_a_complete_run_and_refuses_to_overwrite(tmp_path, train_cs
     assert metrics["test"]["num_examples"] == 30
     assert metrics["data"]["train"]["rows"] + metrics["data"]["validation"]["rows"] == 120
     assert metrics["monitor"] == "val_macro_f1" and 1 <= metrics["best_epoch"] <= 3
+    # Every epoch's wall time and its parts; no second validation pass by Keras (ValidationMetrics sets val_loss).
+    assert len(metrics["epoch_seconds"]) == 3 and len(metrics["epoch_overhead"]) == 3
+    assert {"training", "validation_metrics", "early_stopping", "backup", "history_csv", "tensorboard"} <= set(metrics["epoch_overhead"][0])
+    assert "keras_validation" not in metrics["epoch_overhead"][0]
     # The restored best weights are the ones evaluated and saved.
     history = [float(r["val_macro_f1"]) for r in csv.DictReader(open(run / "logs" / "history.csv"))]
     assert metrics["validation"]["macro_f1"] == pytest.approx(max(history), abs=1e-6)

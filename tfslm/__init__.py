@@ -11,7 +11,7 @@ One straight path, each step a public function returning plain TF/Keras/datasets
     # steps per epoch, padding statistics and (long_text="chunk") the window-to-document index
     tfslm.compile_model(model, cfg.training, steps_per_epoch=len(train_ds))
     # several devices: dist = tfslm.resolve_strategy(cfg.training) first; build and compile under dist.scope()
-    model.fit(train_ds, validation_data=val_ds, epochs=3,
+    model.fit(train_ds, epochs=3,  # no validation_data: the callbacks score val_ds (val_loss too)
               callbacks=tfslm.default_callbacks("runs/mine", val_ds, data.labels, cfg.training))
 """
 

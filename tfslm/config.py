@@ -107,7 +107,10 @@ class ModelConfig:
     num_layers: int = 2
     num_heads: int = 2
     intermediate_size: int = 512
-    dropout: float = 0.1
+    # None: a checkpoint keeps its own dropout rates; from scratch 0.1. A number overrides the hidden-state
+    # and attention dropout of either; attention_dropout (None: as dropout) overrides the attention's alone.
+    dropout: float | None = None
+    attention_dropout: float | None = None
     lowercase: bool = True
     problem_type: str = "single_label_classification"
     ordinal_decoding: str = "argmax"
@@ -139,6 +142,8 @@ class TrainingConfig:
     steps_per_execution: int | str = "auto"
     jit_compile: bool | str = "auto"
     mixed_precision: str | bool = "auto"
+    # Dropout masks from one random byte per element (tfslm/training/dropout.py); auto: on except on TPUs.
+    fast_dropout: bool | str = "auto"
     # Scale-out (tfslm/distribute.py): batch_size is per replica; the global batch is
     # batch_size x replicas. cpu_replicas splits the CPU into logical devices (testing).
     strategy: str = "auto"
@@ -491,8 +496,11 @@ def _validate_model(m: ModelConfig) -> None:
             f"model.hidden_size: {m.hidden_size} must be a multiple of model.num_heads ({m.num_heads}); use e.g. "
             f"model.hidden_size {-(-m.hidden_size // m.num_heads) * m.num_heads} or model.num_heads {heads}"
         )
-    if not 0.0 <= m.dropout < 1.0:
-        raise ConfigError(f"model.dropout: expected 0 <= dropout < 1, got {m.dropout}; use e.g. 0.1, or 0 for none")
+    for key in ("dropout", "attention_dropout"):
+        value = getattr(m, key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value < 1.0):
+            raise ConfigError(f"model.{key}: expected 0 <= {key} < 1 or null (the checkpoint's own), got {value!r}; "
+                              "use e.g. 0.1, or 0 for none")
 
 
 def _validate_training(t: TrainingConfig) -> None:
@@ -591,6 +599,11 @@ def _validate_speed(t: TrainingConfig) -> None:
         if t.jit_compile.lower() not in words:
             raise ConfigError(f"training.jit_compile: got {t.jit_compile!r}, expected one of: auto, true, false; use auto (the default)")
         t.jit_compile = words[t.jit_compile.lower()]
+    if isinstance(t.fast_dropout, str):
+        words = {"true": True, "false": False, "on": True, "off": False, "auto": "auto"}
+        if t.fast_dropout.lower() not in words:
+            raise ConfigError(f"training.fast_dropout: got {t.fast_dropout!r}, expected one of: auto, true, false; use auto (the default)")
+        t.fast_dropout = words[t.fast_dropout.lower()]
     if isinstance(t.steps_per_execution, str):
         if t.steps_per_execution.strip().isdigit():
             t.steps_per_execution = int(t.steps_per_execution)

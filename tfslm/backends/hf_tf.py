@@ -89,7 +89,8 @@ def build_model(model_cfg: ModelConfig, labels: LabelSpace, *, train_texts: Iter
         ...                                train_texts=["some text", "more text"])  # doctest: +SKIP
     """
     if model_cfg.checkpoint:
-        return load_checkpoint(model_cfg.checkpoint, labels, max_length=model_cfg.max_length, task=task)
+        return load_checkpoint(model_cfg.checkpoint, labels, max_length=model_cfg.max_length, task=task,
+                               dropout=model_cfg.dropout, attention_dropout=model_cfg.attention_dropout)
     if train_texts is None and tokenizer is None:
         raise ValueError("build_model: from-scratch mode (model.architecture) needs train_texts to train a tokenizer, or a tokenizer")
     return build_from_scratch(model_cfg, labels, train_texts, task=task, tokenizer=tokenizer)
@@ -187,11 +188,13 @@ def _tf_class_error(model_type: str, checkpoint: str) -> ModelError:
     )
 
 
-def load_checkpoint(checkpoint: str, labels: LabelSpace, *, max_length: int | None = None, task=None):
+def load_checkpoint(checkpoint: str, labels: LabelSpace, *, max_length: int | None = None, task=None,
+                    dropout: float | None = None, attention_dropout: float | None = None):
     """Load ``(model, tokenizer)`` from a hub id or directory with a fresh classification head.
 
     TF weights (``tf_model.h5``) load directly; PyTorch-saved ``model.safetensors``
-    is read with NumPy and converted, so PyTorch is never needed.
+    is read with NumPy and converted, so PyTorch is never needed. ``dropout`` /
+    ``attention_dropout`` (None: the checkpoint's own) override its dropout rates.
     """
     tf_auto = _transformers()
     directory = resolve_checkpoint(checkpoint)
@@ -199,6 +202,7 @@ def load_checkpoint(checkpoint: str, labels: LabelSpace, *, max_length: int | No
         config = tf_auto.AutoConfig.from_pretrained(directory, **_label_kwargs(labels, task))
     except (OSError, ValueError) as exc:
         raise ModelError(f"model.checkpoint: {directory} has no usable config.json ({_short(exc)}); is it a transformers model directory?") from None
+    _override_dropout(config, dropout, attention_dropout)
     tokenizer = _checkpoint_tokenizer(directory)
     if max_length is not None:
         _check_max_length(max_length, config, tokenizer, f"checkpoint {checkpoint!r}")
@@ -357,27 +361,43 @@ def train_wordpiece_tokenizer(
     )
 
 
+# The dropout keys of transformers' configs: hidden-state (and head) ones, and the attention ones.
+_HIDDEN_DROPOUT_KEYS = ("hidden_dropout_prob", "dropout", "seq_classif_dropout", "classifier_dropout")
+_ATTENTION_DROPOUT_KEYS = ("attention_probs_dropout_prob", "attention_dropout")
+
+
+def _override_dropout(config, dropout: float | None, attention_dropout: float | None) -> None:
+    """Set a checkpoint config's dropout rates (``model.dropout``, ``model.attention_dropout``); None keeps its own."""
+    attention = dropout if attention_dropout is None else attention_dropout
+    for keys, rate in ((_HIDDEN_DROPOUT_KEYS, dropout), (_ATTENTION_DROPOUT_KEYS, attention)):
+        for key in keys if rate is not None else ():
+            if hasattr(config, key):
+                setattr(config, key, float(rate))
+
+
 def _scratch_config(model_cfg: ModelConfig, vocab_size: int, pad_id: int, positions: int):
     transformers = _transformers()
     m = model_cfg
+    hidden = 0.1 if m.dropout is None else m.dropout  # from scratch, None means the usual 0.1
+    attention = hidden if m.attention_dropout is None else m.attention_dropout
     if m.architecture == "bert":
         return transformers.BertConfig(
             vocab_size=vocab_size, hidden_size=m.hidden_size, num_hidden_layers=m.num_layers,
             num_attention_heads=m.num_heads, intermediate_size=m.intermediate_size,
-            hidden_dropout_prob=m.dropout, attention_probs_dropout_prob=m.dropout,
+            hidden_dropout_prob=hidden, attention_probs_dropout_prob=attention,
             max_position_embeddings=positions, pad_token_id=pad_id,
         )
     if m.architecture == "distilbert":
         return transformers.DistilBertConfig(
             vocab_size=vocab_size, dim=m.hidden_size, n_layers=m.num_layers, n_heads=m.num_heads,
-            hidden_dim=m.intermediate_size, dropout=m.dropout, attention_dropout=m.dropout,
-            seq_classif_dropout=m.dropout, max_position_embeddings=positions, pad_token_id=pad_id,
+            hidden_dim=m.intermediate_size, dropout=hidden, attention_dropout=attention,
+            seq_classif_dropout=hidden, max_position_embeddings=positions, pad_token_id=pad_id,
         )
     if m.architecture == "electra":
         return transformers.ElectraConfig(
             vocab_size=vocab_size, embedding_size=m.hidden_size, hidden_size=m.hidden_size,
             num_hidden_layers=m.num_layers, num_attention_heads=m.num_heads, intermediate_size=m.intermediate_size,
-            hidden_dropout_prob=m.dropout, attention_probs_dropout_prob=m.dropout,
+            hidden_dropout_prob=hidden, attention_probs_dropout_prob=attention,
             max_position_embeddings=positions, pad_token_id=pad_id,
         )
     raise ModelError(f"model.architecture: unknown {m.architecture!r}; use bert, distilbert or electra")

@@ -97,6 +97,15 @@ def _uses_segments(task_model) -> bool:
     return "segment_ids" in task_model.backbone.input
 
 
+def _dropout(model_cfg) -> float:
+    """The head's (and, from scratch, the backbone's) dropout: ``model.dropout``, 0.1 when unset.
+
+    KerasHub's converter keeps a checkpoint's own encoder dropout; ``model.attention_dropout``
+    has no KerasHub counterpart (its backbones take one rate).
+    """
+    return 0.1 if model_cfg.dropout is None else float(model_cfg.dropout)
+
+
 def build_scratch_model(model_cfg, labels, tokenizer, task=None):
     """A freshly initialised KerasHub backbone + classifier head of the configured size."""
     keras_hub = _keras_hub()
@@ -107,11 +116,11 @@ def build_scratch_model(model_cfg, labels, tokenizer, task=None):
     backbone_name, task_name = SCRATCH_ARCHITECTURES[model_cfg.architecture]
     backbone = getattr(keras_hub.models, backbone_name)(
         vocabulary_size=len(tokenizer), num_layers=model_cfg.num_layers, num_heads=model_cfg.num_heads,
-        hidden_dim=model_cfg.hidden_size, intermediate_dim=model_cfg.intermediate_size, dropout=model_cfg.dropout,
+        hidden_dim=model_cfg.hidden_size, intermediate_dim=model_cfg.intermediate_size, dropout=_dropout(model_cfg),
         max_sequence_length=max(model_cfg.max_length, 128),
     )
     head = getattr(keras_hub.models, task_name)(backbone=backbone, num_classes=_num_outputs(labels, task),
-                                                preprocessor=None, activation=None, dropout=model_cfg.dropout)
+                                                preprocessor=None, activation=None, dropout=_dropout(model_cfg))
     return _wrap(head, _uses_segments(head))
 
 
@@ -140,7 +149,7 @@ def load_checkpoint_model(model_cfg, labels, task=None):
     try:
         head = keras_hub.models.TextClassifier.from_preset(
             os.fspath(directory), num_classes=_num_outputs(labels, task), preprocessor=None, activation=None,
-            dropout=model_cfg.dropout)
+            dropout=_dropout(model_cfg))
     except (ValueError, KeyError, NotImplementedError) as exc:
         raise ModelError(f"model.checkpoint: KerasHub cannot convert {directory} ({' '.join(str(exc).split())[:200]}); "
                          "use model.backend: transformers for it") from None

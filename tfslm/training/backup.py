@@ -16,7 +16,7 @@ number of epochs, one ``history.csv`` row per epoch, the best epoch's weights.
 Example (your own ``fit``; rerun the same script after a crash):
     >>> callbacks = tfslm.default_callbacks("runs/mine", val_ds, data.labels, cfg.training,
     ...                                     backup_dir="runs/mine/backup")       # doctest: +SKIP
-    >>> model.fit(train_ds, validation_data=val_ds, epochs=3, callbacks=callbacks)   # doctest: +SKIP
+    >>> model.fit(train_ds, epochs=3, callbacks=callbacks)   # doctest: +SKIP
 
 What a resume reproduces: weights, optimizer slots and step counter (so the
 learning-rate schedule continues), the epoch and step, early stopping and the

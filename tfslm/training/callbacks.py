@@ -7,7 +7,7 @@ callback listed after it (``EarlyStopping(monitor="val_qwk")``, ``CSVLogger``,
 
 Example:
     >>> callbacks = default_callbacks("runs/demo", val_ds, data.labels, cfg.training)   # doctest: +SKIP
-    >>> model.fit(train_ds, validation_data=val_ds, epochs=3, callbacks=callbacks)      # doctest: +SKIP
+    >>> model.fit(train_ds, epochs=3, callbacks=callbacks)   # no validation_data: val_loss comes from here too  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -150,7 +150,8 @@ def default_callbacks(
 ) -> list:
     """The callbacks ``tfslm train`` uses, for your own ``model.fit``.
 
-    Whole-set validation metrics, early stopping on ``training.monitor`` that
+    Whole-set validation metrics (every ``val_`` key, ``val_loss`` included: pass no
+    ``validation_data`` to ``fit``, which would run the same forward pass again), early stopping on ``training.monitor`` that
     restores the best epoch's weights at the end (also when patience is off),
     ``logs/history.csv`` and TensorBoard events under ``logs/``; with
     ``backup_dir``, a :class:`~tfslm.training.backup.TrainingBackup` there (every epoch
@@ -173,7 +174,7 @@ def default_callbacks(
     Example:
         >>> callbacks = default_callbacks("runs/mine", val_ds, data.labels, cfg.training,
         ...                               backup_dir="runs/mine/backup")          # doctest: +SKIP
-        >>> model.fit(train_ds, validation_data=val_ds, epochs=3, callbacks=callbacks)   # doctest: +SKIP
+        >>> model.fit(train_ds, epochs=3, callbacks=callbacks)   # doctest: +SKIP
     """
     logs = Path(run_dir) / "logs"
     logs.mkdir(parents=True, exist_ok=True)

@@ -107,7 +107,7 @@ def _fit(model, dist, cfg: Config, inputs, callbacks, verbose, *, position=None)
 
     from tfslm.training.backup import training_stream
 
-    train_ds, val_ds, steps = inputs.train, inputs.validation, None
+    train_ds, steps = inputs.train, None
     if int(train_ds.cardinality()) > 0:
         # Workers reading their own files (shard policy "file") each hold a share of the batches.
         shards = dist.num_workers if inputs.shard_policy == "file" else 1
@@ -118,7 +118,9 @@ def _fit(model, dist, cfg: Config, inputs, callbacks, verbose, *, position=None)
     try:
         with graceful_stop():  # SIGTERM/SIGINT: TrainingBackup backs up at the next step, then stops
             # shuffle=False: a tf.data stream is shuffled by the pipeline (Keras 3 warns about its default True).
-            return model.fit(train_ds, validation_data=val_ds, epochs=cfg.training.epochs, steps_per_epoch=steps,
+            # No validation_data: ValidationMetrics scores the whole validation set once per epoch and sets every
+            # val_ key (val_loss included); Keras' own pass would run the same forward again, for keys it overwrites.
+            return model.fit(train_ds, epochs=cfg.training.epochs, steps_per_epoch=steps,
                              callbacks=callbacks, verbose=verbose, shuffle=False)
     except (tf.errors.UnavailableError, tf.errors.CancelledError, tf.errors.DeadlineExceededError) as exc:
         if dist.num_workers < 2:
@@ -197,6 +199,7 @@ def _train(cfg: Config, dist, run_dir: Path, started: float, *, overwrite: bool,
     """The steps of :func:`train`, in order; each writes what the next needs."""
     from tfslm.inputs.pipeline import build_inputs_from_config
     from tfslm.tasks.base import Task
+    from tfslm.training.epoch_timing import timed_callbacks
     from tfslm.training.performance import resolve_performance
 
     position, batch_size = _start_run(cfg, dist, run_dir, overwrite, staged=staged)
@@ -211,10 +214,12 @@ def _train(cfg: Config, dist, run_dir: Path, started: float, *, overwrite: bool,
     _write_run_header(run_dir, cfg, data, task)
     callbacks, early_stopping, backup = _run_callbacks(cfg, dist, run_dir, inputs, data, task)
     epoch_push = _epoch_push(cfg, dist, run_dir, data, task, tokenizer)
-    history = _fit(model, dist, cfg, inputs, [*callbacks, epoch_push] if epoch_push else callbacks, verbose, position=position)
+    timed, timing = timed_callbacks([*callbacks, epoch_push] if epoch_push else callbacks)  # logs each epoch's parts
+    history = _fit(model, dist, cfg, inputs, timed, verbose, position=position)
     metrics, task = _evaluate_splits(model, inputs, data, task, run_dir)
     _evaluate_baseline(cfg, dist, data, Task.from_config(cfg), run_dir, metrics)  # untuned task: it fits its own decoding
     metrics.update(_run_summary(cfg, dist, perf, inputs, data, task, model, history, early_stopping, started))
+    metrics.update(timing.summary())
     if backup is not None and backup.resumed_from:
         metrics["resumed_from"] = backup.resumed_from
     model = _save_and_export(cfg, run_dir, model, tokenizer, data, task, perf, metrics)
@@ -303,6 +308,12 @@ def _build_run_model(cfg: Config, data, task, dist, perf):
         if bias is not None and backend.set_output_bias(model, bias):
             log.info("model: the head's output bias starts at the mean training target (%s)", ", ".join(f"{b:.3f}" for b in bias))
     log.info("model: %s (%s), %s parameters", type(model).__name__, _model_source(cfg), f"{model.count_params():,}")
+    if perf.fast_dropout:
+        from tfslm.training.dropout import use_fast_dropout
+
+        swapped = use_fast_dropout(model)
+        log.info("fast_dropout: %d dropout layers draw byte masks%s", swapped,
+                 "" if swapped else f" (none: the {backend.name} backend's layers are Keras 3 ones, left as they are)")
     if cfg.data.long_text == "document":
         model = _document_model(cfg, dist, perf, model)
     return model, tokenizer

@@ -13,6 +13,8 @@ written to ``metrics.json``):
   compile) — a rule, not yet a measurement, as no GPU was at hand.
 - ``training.steps_per_execution``: 32 on TPU and 8 on GPU (host round trips
   dominate small steps there); 1 on CPU, where the host is the device.
+- ``training.fast_dropout``: on except on TPU: dropout masks from one random
+  byte per element (:mod:`tfslm.training.dropout`) instead of a float draw.
 
 Mixed precision follows Keras: variables stay float32, layers compute in
 the low precision; logits are cast to float32 before the loss
@@ -106,6 +108,7 @@ class Performance:
     mixed_precision: str  # off | bf16 | fp16
     jit_compile: bool
     steps_per_execution: int
+    fast_dropout: bool = False
     reasons: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -165,6 +168,13 @@ def _auto_steps(device: DeviceInfo) -> tuple[int, str]:
     return 1, "CPU: the host is the device, nothing to amortise"
 
 
+def _auto_fast_dropout(device: DeviceInfo) -> tuple[bool, str]:
+    if device.kind == "tpu":
+        return False, "TPU: XLA fuses Keras' dropout already (and the byte masks are untested there)"
+    return True, ("one random byte per element instead of a float draw: the attention dropout's masks cost a large share "
+                  "of a CPU step (docs/speed-notes.md)")
+
+
 def resolve_performance(training, *, device: DeviceInfo | None = None) -> Performance:
     """Resolve ``auto`` throughput settings of a ``training`` config section for this machine.
 
@@ -199,7 +209,13 @@ def resolve_performance(training, *, device: DeviceInfo | None = None) -> Perfor
     else:
         steps = int(steps)
         reasons["steps_per_execution"] = "set in config"
-    return Performance(device.kind, device.detail, precision, bool(jit), int(steps), reasons)
+    fast = getattr(training, "fast_dropout", False)
+    if fast == "auto":
+        fast, reasons["fast_dropout"] = _auto_fast_dropout(device)
+    else:
+        fast = fast in (True, "true")
+        reasons["fast_dropout"] = "set in config"
+    return Performance(device.kind, device.detail, precision, bool(jit), int(steps), bool(fast), reasons)
 
 
 class _LazyLoss:

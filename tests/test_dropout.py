@@ -1,0 +1,93 @@
+"""Byte-mask dropout (tfslm.training.dropout) and the dropout keys of the model config."""
+
+import numpy as np
+import pytest
+
+from tfslm.config import ModelConfig
+from tfslm.data.labels import LabelSpace
+
+LABELS = LabelSpace.infer(["a", "b", "c"])
+TEXTS = ["the cat sat on the mat", "a dog ran in the park", "birds sing at dawn"] * 5
+
+
+def test_fast_dropout_keeps_the_expectation_at_the_rounded_rate():
+    import tensorflow as tf
+
+    from tfslm.training.dropout import fast_dropout
+
+    for dtype in (tf.float32, tf.bfloat16):
+        x = tf.ones([64, 1000], dtype)
+        y = tf.cast(fast_dropout(x, 0.1), tf.float32).numpy()
+        dropped = float(np.mean(y == 0))
+        assert dropped == pytest.approx(26 / 256, abs=0.004)  # 0.1 rounded to a multiple of 1/256
+        assert float(y.mean()) == pytest.approx(1.0, abs=0.01)  # kept elements scaled by 256/230
+        kept = np.unique(y[y != 0])
+        assert len(kept) == 1 and kept[0] == pytest.approx(256 / 230, rel=1e-2)
+    a, b = fast_dropout(tf.ones([4096]), 0.5), fast_dropout(tf.ones([4096]), 0.5)
+    assert not np.array_equal(a.numpy(), b.numpy())  # a fresh mask per call
+    odd = fast_dropout(tf.ones([3, 7]), 0.2)  # sizes that are not a multiple of 4
+    assert odd.shape == (3, 7)
+
+
+def test_fast_dropout_gradient_is_the_mask():
+    import tensorflow as tf
+
+    from tfslm.training.dropout import fast_dropout
+
+    x = tf.random.normal([32, 64])
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = fast_dropout(x, 0.25)
+    grad = tape.gradient(y, x).numpy()
+    mask = np.where(y.numpy() != 0, 256 / 192, 0.0)
+    np.testing.assert_allclose(grad, mask, rtol=1e-6)
+
+
+def test_use_fast_dropout_swaps_every_dropout_of_a_bert_and_leaves_inference_alone():
+    import tensorflow as tf
+
+    from tfslm.backends.hf_tf import build_model
+    from tfslm.training.dropout import FastDropout, use_fast_dropout
+
+    cfg = ModelConfig(architecture="bert", max_length=32, vocab_size=400, hidden_size=32, num_layers=2, num_heads=2,
+                      intermediate_size=64)
+    model, tok = build_model(cfg, LABELS, train_texts=TEXTS)
+    features = dict(tok(TEXTS[:3], padding=True, return_tensors="tf"))
+    before = model(features, training=False).logits.numpy()
+    dropouts = [layer for layer in model.submodules if isinstance(layer, tf.keras.layers.Dropout)]
+    assert use_fast_dropout(model) == len(dropouts) > 0
+    assert all(type(layer) is FastDropout for layer in dropouts)
+    np.testing.assert_allclose(model(features, training=False).logits.numpy(), before, rtol=1e-6)
+    first, second = (model(features, training=True).logits.numpy() for _ in range(2))
+    assert not np.allclose(first, second)  # training draws masks
+    assert use_fast_dropout(model) == 0  # already swapped
+
+
+def test_model_dropout_overrides_a_checkpoint_config_only_when_set():
+    from transformers import BertConfig, DistilBertConfig
+
+    from tfslm.backends.hf_tf import _override_dropout
+
+    bert = BertConfig(hidden_dropout_prob=0.2, attention_probs_dropout_prob=0.3)
+    _override_dropout(bert, None, None)
+    assert (bert.hidden_dropout_prob, bert.attention_probs_dropout_prob) == (0.2, 0.3)  # null: the checkpoint's own
+    _override_dropout(bert, 0.0, None)
+    assert (bert.hidden_dropout_prob, bert.attention_probs_dropout_prob, bert.classifier_dropout) == (0.0, 0.0, 0.0)
+    _override_dropout(bert, None, 0.05)
+    assert (bert.hidden_dropout_prob, bert.attention_probs_dropout_prob) == (0.0, 0.05)
+    distil = DistilBertConfig()
+    _override_dropout(distil, 0.15, 0.0)
+    assert (distil.dropout, distil.seq_classif_dropout, distil.attention_dropout) == (0.15, 0.15, 0.0)
+
+
+@pytest.mark.parametrize("key, value", [("model.dropout", 1.0), ("model.attention_dropout", -0.1), ("model.dropout", "high"),
+                                        ("training.fast_dropout", "sometimes")])
+def test_dropout_keys_are_validated_in_one_line(tmp_path, train_csv, key, value):
+    from conftest import tiny_config_dict
+
+    from tfslm.config import config_from_dict
+    from tfslm.errors import ConfigError
+
+    section, name = key.split(".")
+    with pytest.raises(ConfigError, match=rf"^{key}: "):
+        config_from_dict(tiny_config_dict(tmp_path, train_csv, **{section: {name: value}}))
