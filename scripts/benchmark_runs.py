@@ -23,12 +23,13 @@ JSON, the re-run used in the table). "Foreign CPU %" = CPU time the rest of the 
 used during the cell (/proc/stat busy time minus this script's and the cell's own CPU
 time) / (cell wall time x cores).
 
-    python scripts/benchmark_runs.py                          # 3 scenarios x 2 methods x 2 repeats, 3 epochs:
-                                                              # about 60-90 min on 2 cores (more with re-runs)
-    python scripts/benchmark_runs.py --only essays-256 --methods a b --repeats 1 --epochs 2   # ~10 min
+    python scripts/benchmark_runs.py                          # 3 scenarios x 2 methods x 2 repeats, 3 epochs: 12 cells,
+                                                              # ~35 min of cells on 2 idle cores + up to 1 min settle
+                                                              # each; re-runs of busy cells can double it
+    python scripts/benchmark_runs.py --only essays-256 --methods a b --repeats 1 --epochs 2   # ~6 min
     python scripts/benchmark_runs.py --set training.mixed_precision=off                      # (b) in float32
     python scripts/benchmark_runs.py --rows 40 --rows-512 40 --epochs 2 --max-length 64 --batch-size 8 \
-        --repeats 1 --settle 0 --only short-256 --out /tmp/bench-tiny.md                     # smoke test, ~3 min
+        --repeats 1 --settle 0 --only short-256 --out /tmp/bench-tiny.md                     # smoke test, 2-5 min
 
 Writes --out (default docs/bench-runs.md) and the raw figures as JSON beside it.
 Not a test: it needs ../shared (the essays and all-MiniLM-L6-v2).
@@ -43,6 +44,7 @@ import math
 import os
 import re
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -152,8 +154,6 @@ def convert_checkpoint(source: str, target: str) -> None:
     the safetensors with NumPy instead). Converted once, before any cell, so (a) loads TF weights
     (seed_notebook.py drops from_pt when tf_model.h5 is there); same weights, the same fresh 11-class head.
     """
-    import shutil
-
     from safetensors.numpy import load_file
     from transformers import AutoConfig, TFAutoModel
     from transformers import modeling_tf_pytorch_utils as pt_to_tf
@@ -291,6 +291,12 @@ def run_cell(scenario: str, method: str, repeat: int, args, work: Path) -> dict:
                   cell_dir=str(cell_dir), load_before=load_before, load_after=[round(x, 2) for x in os.getloadavg()],
                   foreign_cpu_s=round(foreign, 1), foreign_cpu_pct=round(100 * foreign / (wall * (os.cpu_count() or 1)), 1))
     result.setdefault("train_rows", data["train_rows"])
+    if not args.keep:  # a run directory (SavedModel, backup, TensorBoard) per cell adds up; logs and metrics stay
+        metrics = cell_dir / "runs" / RUN_NAME / "metrics.json"
+        if metrics.exists():
+            shutil.copy2(metrics, cell_dir / "metrics.json")
+        for name in ("runs", "hf-datasets"):
+            shutil.rmtree(cell_dir / name, ignore_errors=True)
     if result["train_rows"] != data["train_rows"]:  # the notebook's own split disagrees with the files (b) reads
         result["split_mismatch"] = f"{result['train_rows']} train rows, files have {data['train_rows']}"
     return result
@@ -404,6 +410,7 @@ def parse_args(argv=None):
     parser.add_argument("--methods", nargs="*", default=["a", "b"], choices=["a", "b"])
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="tfslm train --set for (b)")
     parser.add_argument("--out", default=str(REPO / "docs" / "bench-runs.md"))
+    parser.add_argument("--keep", action="store_true", help="keep each cell's run directory and datasets cache")
     parser.add_argument("--convert-checkpoint", nargs=2, help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
@@ -451,6 +458,8 @@ def main(argv=None) -> int:
     busy_reruns = sum(1 for c in report["cells"] if c["rerun"] and c["load_before"][0] >= LOAD_LIMIT)
     if busy_reruns:
         report["notes"].append(f"{busy_reruns} re-run(s) also started at a 1-min load ≥ {LOAD_LIMIT}: the machine was shared")
+    if not args.keep and args.tf_model and args.tf_model != args.model:
+        shutil.rmtree(args.tf_model, ignore_errors=True)
     report["summary"] = summarize(report["cells"], args.epochs)
     report["finished_utc"] = time.strftime("%Y-%m-%d %H:%M", time.gmtime())
     write_report(report, md_path, json_path)

@@ -32,6 +32,7 @@ import argparse
 import json
 import os
 import resource
+import sys
 
 
 def main() -> None:
@@ -144,6 +145,7 @@ def main() -> None:
         "validation_rows": len(dataset_tokenizado['teste']),
         "validation_loss": resultados_avaliacao,
         "precision": modelo.dtype_policy.name if hasattr(modelo, "dtype_policy") else "float32",
+        "tfslm_imported": "tfslm" in sys.modules,  # must stay false: the notebook knows nothing of tfslm
         "process_seconds": round(time.time() - PROCESS_START, 3),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0, 1),
     }), flush=True)
