@@ -144,6 +144,8 @@ class TrainingConfig:
     mixed_precision: str | bool = "auto"
     # Dropout masks from one random byte per element (tfslm/training/dropout.py); auto: on except on TPUs.
     fast_dropout: bool | str = "auto"
+    # The exact GELU as one fused XLA loop each way, in float32 (tfslm/training/gelu.py); auto: on except on TPUs.
+    fused_gelu: bool | str = "auto"
     # Scale-out (tfslm/distribute.py): batch_size is per replica; the global batch is
     # batch_size x replicas. cpu_replicas splits the CPU into logical devices (testing).
     strategy: str = "auto"
@@ -599,11 +601,13 @@ def _validate_speed(t: TrainingConfig) -> None:
         if t.jit_compile.lower() not in words:
             raise ConfigError(f"training.jit_compile: got {t.jit_compile!r}, expected one of: auto, true, false; use auto (the default)")
         t.jit_compile = words[t.jit_compile.lower()]
-    if isinstance(t.fast_dropout, str):
-        words = {"true": True, "false": False, "on": True, "off": False, "auto": "auto"}
-        if t.fast_dropout.lower() not in words:
-            raise ConfigError(f"training.fast_dropout: got {t.fast_dropout!r}, expected one of: auto, true, false; use auto (the default)")
-        t.fast_dropout = words[t.fast_dropout.lower()]
+    for key in ("fast_dropout", "fused_gelu"):
+        value = getattr(t, key)
+        if isinstance(value, str):
+            words = {"true": True, "false": False, "on": True, "off": False, "auto": "auto"}
+            if value.lower() not in words:
+                raise ConfigError(f"training.{key}: got {value!r}, expected one of: auto, true, false; use auto (the default)")
+            setattr(t, key, words[value.lower()])
     if isinstance(t.steps_per_execution, str):
         if t.steps_per_execution.strip().isdigit():
             t.steps_per_execution = int(t.steps_per_execution)

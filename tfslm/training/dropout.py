@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import tensorflow as tf
 
-__all__ = ["FastDropout", "fast_dropout", "use_fast_dropout"]
+__all__ = ["FastDropout", "fast_dropout", "restore_keras_dropout", "use_fast_dropout"]
 
 _LEVELS = 256  # one byte per element
 
@@ -81,5 +81,15 @@ def use_fast_dropout(model) -> int:
     for layer in model.submodules if hasattr(model, "submodules") else ():
         if type(layer) is tf.keras.layers.Dropout and not isinstance(layer.rate, tf.Tensor):
             layer.__class__ = FastDropout  # same object, same attributes: only call() changes
+            count += 1
+    return count
+
+
+def restore_keras_dropout(model) -> int:
+    """Undo :func:`use_fast_dropout` (before the model is saved: its layers are plain Keras again); return how many."""
+    count = 0
+    for layer in model.submodules if hasattr(model, "submodules") else ():
+        if type(layer) is FastDropout:
+            layer.__class__ = tf.keras.layers.Dropout
             count += 1
     return count

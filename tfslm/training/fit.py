@@ -222,6 +222,7 @@ def _train(cfg: Config, dist, run_dir: Path, started: float, *, overwrite: bool,
     metrics.update(timing.summary())
     if backup is not None and backup.resumed_from:
         metrics["resumed_from"] = backup.resumed_from
+    _restore_keras_ops(model)
     model = _save_and_export(cfg, run_dir, model, tokenizer, data, task, perf, metrics)
     return _finish_run(cfg, dist, run_dir, metrics, history, model, tokenizer, staged=staged, epoch_push=epoch_push)
 
@@ -308,23 +309,39 @@ def _build_run_model(cfg: Config, data, task, dist, perf):
         if bias is not None and backend.set_output_bias(model, bias):
             log.info("model: the head's output bias starts at the mean training target (%s)", ", ".join(f"{b:.3f}" for b in bias))
     log.info("model: %s (%s), %s parameters", type(model).__name__, _model_source(cfg), f"{model.count_params():,}")
-    if perf.fast_dropout:
-        from tfslm.training.dropout import use_fast_dropout
-
-        swapped = use_fast_dropout(model)
-        log.info("fast_dropout: %d dropout layers draw byte masks%s", swapped,
-                 "" if swapped else f" (none: the {backend.name} backend's layers are Keras 3 ones, left as they are)")
+    _use_fast_ops(model, perf, backend.name)
     if cfg.data.long_text == "document":
         model = _document_model(cfg, dist, perf, model)
     return model, tokenizer
 
 
+def _use_fast_ops(model, perf, backend_name: str) -> None:
+    """``training.fast_dropout`` / ``fused_gelu``: cheaper training kernels, swapped in place (undone before saving)."""
+    from tfslm.training.dropout import use_fast_dropout
+    from tfslm.training.gelu import use_fused_gelu
+
+    for key, swap, what in (("fast_dropout", use_fast_dropout, "dropout layers draw byte masks"),
+                            ("fused_gelu", use_fused_gelu, "GELU activations run fused")):
+        if getattr(perf, key):
+            swapped = swap(model)
+            log.info("%s: %d %s%s", key, swapped, what,
+                     "" if swapped else f" (none found: the {backend_name} backend's layers are left as they are)")
+
+
+def _restore_keras_ops(model) -> None:
+    """Undo :func:`_use_fast_ops`: the saved model and the SavedModel hold plain Keras layers, and need no XLA."""
+    from tfslm.training.dropout import restore_keras_dropout
+    from tfslm.training.gelu import restore_gelu
+
+    restore_keras_dropout(model)
+    restore_gelu(model)
+
+
 def _document_model(cfg: Config, dist, perf, model):
     """``data.long_text: document``: the window model wrapped to pool each document's windows (one replica only)."""
+    from tfslm.backends import get_backend
     from tfslm.errors import ConfigError
     from tfslm.training.documents import DocumentModel
-
-    from tfslm.backends import get_backend
 
     if get_backend().name != "transformers":  # DocumentModel is a tf-keras Model
         raise ConfigError(f"data.long_text: document is not supported on the {get_backend().name} backend (DocumentModel is "

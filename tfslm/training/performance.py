@@ -15,6 +15,8 @@ written to ``metrics.json``):
   dominate small steps there); 1 on CPU, where the host is the device.
 - ``training.fast_dropout``: on except on TPU: dropout masks from one random
   byte per element (:mod:`tfslm.training.dropout`) instead of a float draw.
+- ``training.fused_gelu``: on unless the whole model is XLA-compiled (TPU,
+  ``jit_compile``): the exact GELU as one XLA loop each way (:mod:`tfslm.training.gelu`).
 
 Mixed precision follows Keras: variables stay float32, layers compute in
 the low precision; logits are cast to float32 before the loss
@@ -109,6 +111,7 @@ class Performance:
     jit_compile: bool
     steps_per_execution: int
     fast_dropout: bool = False
+    fused_gelu: bool = False
     reasons: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -175,6 +178,12 @@ def _auto_fast_dropout(device: DeviceInfo) -> tuple[bool, str]:
                   "of a CPU step (docs/speed-notes.md)")
 
 
+def _auto_fused_gelu(device: DeviceInfo, jit: bool) -> tuple[bool, str]:
+    if device.kind == "tpu" or jit:
+        return False, "the whole model is compiled by XLA already"
+    return True, "the exact GELU as one XLA loop each way in float32, instead of five elementwise kernels (Erfc has no bf16 kernel)"
+
+
 def resolve_performance(training, *, device: DeviceInfo | None = None) -> Performance:
     """Resolve ``auto`` throughput settings of a ``training`` config section for this machine.
 
@@ -209,13 +218,18 @@ def resolve_performance(training, *, device: DeviceInfo | None = None) -> Perfor
     else:
         steps = int(steps)
         reasons["steps_per_execution"] = "set in config"
-    fast = getattr(training, "fast_dropout", False)
-    if fast == "auto":
-        fast, reasons["fast_dropout"] = _auto_fast_dropout(device)
+    fast = _resolve_switch(training, "fast_dropout", reasons, lambda: _auto_fast_dropout(device))
+    gelu = _resolve_switch(training, "fused_gelu", reasons, lambda: _auto_fused_gelu(device, bool(jit)))
+    return Performance(device.kind, device.detail, precision, bool(jit), int(steps), fast, gelu, reasons)
+
+
+def _resolve_switch(training, key: str, reasons: dict, auto) -> bool:
+    value = getattr(training, key, False)
+    if value == "auto":
+        value, reasons[key] = auto()
     else:
-        fast = fast in (True, "true")
-        reasons["fast_dropout"] = "set in config"
-    return Performance(device.kind, device.detail, precision, bool(jit), int(steps), bool(fast), reasons)
+        reasons[key] = "set in config"
+    return value in (True, "true")
 
 
 class _LazyLoss:

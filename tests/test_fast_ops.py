@@ -1,4 +1,5 @@
-"""Byte-mask dropout (tfslm.training.dropout) and the dropout keys of the model config."""
+"""Cheaper training kernels: byte-mask dropout (tfslm.training.dropout), fused GELU (tfslm.training.gelu),
+and the dropout keys of the model config."""
 
 import numpy as np
 import pytest
@@ -61,6 +62,43 @@ def test_use_fast_dropout_swaps_every_dropout_of_a_bert_and_leaves_inference_alo
     first, second = (model(features, training=True).logits.numpy() for _ in range(2))
     assert not np.allclose(first, second)  # training draws masks
     assert use_fast_dropout(model) == 0  # already swapped
+    from tfslm.training.dropout import restore_keras_dropout
+
+    assert restore_keras_dropout(model) == len(dropouts) and all(type(layer) is tf.keras.layers.Dropout for layer in dropouts)
+
+
+def test_fused_gelu_matches_the_exact_gelu_and_its_gradient():
+    import tensorflow as tf
+
+    from tfslm.training.gelu import fused_gelu
+
+    x = tf.linspace(-6.0, 6.0, 4001)
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(x)
+        ours, exact = fused_gelu(x), tf.nn.gelu(x, approximate=False)
+    np.testing.assert_allclose(ours.numpy(), exact.numpy(), atol=1e-6)
+    np.testing.assert_allclose(tape.gradient(ours, x).numpy(), tape.gradient(exact, x).numpy(), atol=1e-5)
+    low = fused_gelu(tf.cast(x, tf.bfloat16))
+    assert low.dtype == tf.bfloat16  # computed in float32, returned in the compute dtype
+    np.testing.assert_allclose(tf.cast(low, tf.float32).numpy(), exact.numpy(), rtol=1e-2, atol=1e-2)
+
+
+def test_use_fused_gelu_on_a_bert_then_restore_leaves_it_as_built():
+    from tfslm.backends.hf_tf import build_model
+    from tfslm.training.gelu import fused_gelu, restore_gelu, use_fused_gelu
+
+    cfg = ModelConfig(architecture="bert", max_length=32, vocab_size=400, hidden_size=32, num_layers=2, num_heads=2,
+                      intermediate_size=64)
+    model, tok = build_model(cfg, LABELS, train_texts=TEXTS)
+    features = dict(tok(TEXTS[:3], padding=True, return_tensors="tf"))
+    before = model(features, training=False).logits.numpy()
+    intermediates = [layer for layer in model.submodules if "intermediate_act_fn" in layer.__dict__]
+    original = intermediates[0].intermediate_act_fn
+    assert use_fused_gelu(model) == len(intermediates) == 2
+    assert all(layer.intermediate_act_fn is fused_gelu for layer in intermediates)
+    np.testing.assert_allclose(model(features, training=False).logits.numpy(), before, atol=1e-5)
+    assert restore_gelu(model) == 2 and all(layer.intermediate_act_fn is original for layer in intermediates)
+    assert not [w for w in model.weights if "tfslm" in w.name]  # nothing tracked was added
 
 
 def test_model_dropout_overrides_a_checkpoint_config_only_when_set():
