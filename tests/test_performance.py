@@ -82,7 +82,9 @@ def test_cpu_flags_detect_native_bf16(tmp_path):
 def test_auto_settings_per_device(device, precision, jit, steps):
     perf = resolve_performance(TrainingConfig(), device=device)
     assert (perf.mixed_precision, perf.jit_compile, perf.steps_per_execution) == (precision, jit, steps)
-    assert set(perf.reasons) == {"mixed_precision", "jit_compile", "steps_per_execution"}
+    assert set(perf.reasons) == {"mixed_precision", "jit_compile", "steps_per_execution", "fast_dropout", "fused_gelu"}
+    on_tpu = device.kind == "tpu"  # XLA compiles the whole model there: the swapped kernels are for graph mode
+    assert (perf.fast_dropout, perf.fused_gelu) == (not on_tpu, not on_tpu)
 
 
 def test_gpu_compiles_only_bounded_shapes_and_explicit_settings_win():
