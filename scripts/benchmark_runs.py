@@ -95,6 +95,7 @@ def tfslm_config(cell_dir: Path, model: str, max_length: int, epochs: int, batch
         "model": {"checkpoint": model, "max_length": max_length, "problem_type": "single_label_classification"},
         "training": {
             "epochs": epochs, "batch_size": batch_size, "learning_rate": 2e-5, "warmup_ratio": 0.0, "schedule": "linear",
+            "weight_decay": 0.0,  # create_optimizer's default weight_decay_rate (tfslm's default is 0.01)
             # No early stopping: patience null never stops; min_epochs = epochs watches only the last epoch,
             # so the weights kept are the last epoch's, as the notebook's.
             "early_stopping_patience": None, "min_epochs": epochs,
@@ -359,8 +360,9 @@ def write_report(report: dict, md_path: Path, json_path: Path) -> None:
         ("- (a) scripts/seed_notebook.py: the notebook's code (one `fit(epochs=N, validation_data=...)`, then `evaluate`); "
          "its epoch = training steps + Keras' validation pass."),
         ("- (b) `python -m tfslm.cli train` on a generated YAML (every other key tfslm's default"
-         + (f"; --set {' '.join(a['set'])}" if a["set"] else "") + "); its epoch = training steps + Keras' validation pass + "
-         "the epoch-end callbacks (whole-validation metrics, early stopping's weight copy, backup, CSV log, TensorBoard)."),
+         + (f"; --set {' '.join(a['set'])}" if a["set"] else "") + "); its epoch = training steps + "
+         "the epoch-end callbacks: whole-validation metrics (one forward pass over the validation split, as (a)'s Keras pass, "
+         "plus the metrics), early stopping's weight copy, backup, CSV log, TensorBoard."),
         ("- Epoch s: median over epochs 2..N of every cell (min–max); samples/s = training rows / that median. "
          "Whole run and first epoch end: from process spawn (imports, data, model load, tokenization, tracing included); "
          "(b)'s whole run also holds its final evaluation, baseline, export, report and card; (a)'s its `evaluate`."),

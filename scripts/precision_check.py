@@ -9,7 +9,7 @@ variant (the float32 reference), the median epoch time of epochs 2..N, and what 
 cost as a share of the epoch. A variant whose loss is within 2% of float32 passes the quality check
 of docs/speed-notes.md.
 
-    python scripts/precision_check.py                                # the five default variants, ~25 min on 2 cores
+    python scripts/precision_check.py                                # the six variants, ~30 min on 2 cores
     python scripts/precision_check.py --epochs 2 --variants f32 bf16-fast
     python scripts/precision_check.py --variant "mine=training.mixed_precision=bf16,model.attention_dropout=0"
 
@@ -29,12 +29,15 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+KERAS_OPS = ["training.fast_dropout=false", "training.fused_gelu=false"]  # Keras' own dropout and tf.nn.gelu
 VARIANTS = {
-    "f32": ["training.mixed_precision=off", "training.fast_dropout=false"],
-    "bf16": ["training.mixed_precision=bf16", "training.fast_dropout=false"],
-    "bf16-fast": ["training.mixed_precision=bf16", "training.fast_dropout=true"],
-    "bf16-fast-noattn": ["training.mixed_precision=bf16", "training.fast_dropout=true", "model.attention_dropout=0"],
-    "f32-fast": ["training.mixed_precision=off", "training.fast_dropout=true"],
+    "f32": ["training.mixed_precision=off", *KERAS_OPS],
+    "bf16": ["training.mixed_precision=bf16", *KERAS_OPS],
+    "bf16-fast": ["training.mixed_precision=bf16", "training.fast_dropout=true", "training.fused_gelu=false"],
+    "bf16-fast-noattn": ["training.mixed_precision=bf16", "training.fast_dropout=true", "training.fused_gelu=false",
+                         "model.attention_dropout=0"],
+    "bf16-default": ["training.mixed_precision=bf16"],  # fast_dropout and fused_gelu: auto (on)
+    "f32-default": ["training.mixed_precision=off"],
 }
 PARTS = ("validation_metrics", "early_stopping", "backup", "history_csv", "tensorboard")
 
