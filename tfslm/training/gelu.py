@@ -56,9 +56,12 @@ def fused_gelu(x):
 
 
 def _is_exact_gelu(fn) -> bool:
-    """``keras.activations.gelu`` / ``tf.nn.gelu`` (exact by default), as transformers' ACT2FN["gelu"] gives them."""
-    return callable(fn) and getattr(fn, "__name__", "") == "gelu" and (
-        fn is tf.keras.activations.gelu or fn is tf.nn.gelu or getattr(fn, "__module__", "").startswith(("tf_keras", "keras")))
+    """tf-keras' ``activations.gelu`` / ``tf.nn.gelu`` (exact by default), as transformers' ACT2FN["gelu"] gives them.
+
+    Keras 3 functions (KerasHub's layers) are left alone: their models are not tf-keras ones.
+    """
+    return fn is tf.keras.activations.gelu or fn is tf.nn.gelu or (
+        callable(fn) and getattr(fn, "__name__", "") == "gelu" and getattr(fn, "__module__", "").startswith("tf_keras"))
 
 
 def use_fused_gelu(model) -> int:
