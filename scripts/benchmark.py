@@ -20,7 +20,9 @@ tracing), then --repeats measured epochs; the median is reported. Also
 measures the machine's matmul peak (TF, 2048^2, float32 and bfloat16) and the
 scale check (tokenize + prepare 10k vs 100k rows, peak RSS).
 
-Writes docs/benchmarks.md (table + machine) and docs/benchmarks.json.
+Writes docs/benchmarks-steady.md (table + machine) and docs/benchmarks-steady.json: the steady-state
+kernel figures. What a user waits for (whole runs, one fit or one `tfslm train`) is scripts/benchmark_runs.py,
+which writes docs/benchmarks.md.
 
     python scripts/benchmark.py                      # ~20 min on 2 cores
     python scripts/benchmark.py --rows 686 --repeats 5 --rows-512 686
@@ -425,7 +427,7 @@ def write_report(report: dict, md_path: Path, json_path: Path) -> None:
     m = report["machine"]
     peak = report.get("matmul", {}).get("matmul_gflops", {})
     lines = [
-        "# Benchmarks",
+        "# Steady-state benchmarks (epochs after a warm-up; whole runs: benchmarks.md)",
         "",
         f"Written by `{report['command']}` on {report['finished_utc']} (UTC). Raw figures: `{json_path.name}`.",
         "",
@@ -498,7 +500,7 @@ def main(argv=None) -> int:
     parser.add_argument("--torch-python", default="/work/bench-venv/bin/python", help="a Python with torch installed, for (c)")
     parser.add_argument("--scale-rows", nargs="*", type=int, default=[10_000, 100_000])
     parser.add_argument("--set", action="append", default=[], help="TrainingConfig override for (b) and (d), KEY=VALUE (e.g. mixed_precision=off)")
-    parser.add_argument("--out", default=str(REPO / "docs" / "benchmarks.md"))
+    parser.add_argument("--out", default=str(REPO / "docs" / "benchmarks-steady.md"))
     parser.add_argument("--json", default=None, help="default: the --out path with .json")
     parser.add_argument("--worker", nargs="*", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

@@ -31,7 +31,7 @@ time) / (cell wall time x cores).
     python scripts/benchmark_runs.py --rows 40 --rows-512 40 --epochs 2 --max-length 64 --batch-size 8 \
         --repeats 1 --settle 0 --only short-256 --out /tmp/bench-tiny.md                     # smoke test, 2-5 min
 
-Writes --out (default docs/bench-runs.md) and the raw figures as JSON beside it.
+Writes --out (default docs/benchmarks.md) and the raw figures as JSON beside it.
 Not a test: it needs ../shared (the essays and all-MiniLM-L6-v2).
 """
 
@@ -411,7 +411,7 @@ def parse_args(argv=None):
     parser.add_argument("--only", nargs="*", default=list(SCENARIOS), choices=list(SCENARIOS))
     parser.add_argument("--methods", nargs="*", default=["a", "b"], choices=["a", "b"])
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="tfslm train --set for (b)")
-    parser.add_argument("--out", default=str(REPO / "docs" / "bench-runs.md"))
+    parser.add_argument("--out", default=str(REPO / "docs" / "benchmarks.md"))
     parser.add_argument("--keep", action="store_true", help="keep each cell's run directory and datasets cache")
     parser.add_argument("--convert-checkpoint", nargs=2, help=argparse.SUPPRESS)
     return parser.parse_args(argv)
