@@ -158,3 +158,11 @@ def test_train_reports_speed_and_saves_float32(tmp_path, train_csv):
     import tensorflow as tf
 
     assert tf.keras.mixed_precision.global_policy().name == "float32"
+
+
+def test_the_kernel_swaps_step_aside_when_xla_compiles_the_whole_model():
+    cpu = DeviceInfo("cpu", "cpu", cpu_bf16=True)
+    perf = resolve_performance(TrainingConfig(jit_compile=True), device=cpu)
+    assert (perf.fast_dropout, perf.fused_gelu) == (False, False)
+    forced = resolve_performance(TrainingConfig(jit_compile=True, fast_dropout=True), device=cpu)
+    assert forced.fast_dropout is True and forced.reasons["fast_dropout"] == "set in config"

@@ -142,9 +142,9 @@ class TrainingConfig:
     steps_per_execution: int | str = "auto"
     jit_compile: bool | str = "auto"
     mixed_precision: str | bool = "auto"
-    # Dropout masks from one random byte per element (tfslm/training/dropout.py); auto: on except on TPUs.
+    # Dropout masks from one random byte per element (tfslm/training/dropout.py); auto: on unless XLA compiles the model.
     fast_dropout: bool | str = "auto"
-    # The exact GELU as one fused XLA loop each way, in float32 (tfslm/training/gelu.py); auto: on except on TPUs.
+    # The exact GELU as one fused XLA loop each way, in float32 (tfslm/training/gelu.py); auto: as fast_dropout.
     fused_gelu: bool | str = "auto"
     # Scale-out (tfslm/distribute.py): batch_size is per replica; the global batch is
     # batch_size x replicas. cpu_replicas splits the CPU into logical devices (testing).

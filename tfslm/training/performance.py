@@ -13,8 +13,8 @@ written to ``metrics.json``):
   compile) — a rule, not yet a measurement, as no GPU was at hand.
 - ``training.steps_per_execution``: 32 on TPU and 8 on GPU (host round trips
   dominate small steps there); 1 on CPU, where the host is the device.
-- ``training.fast_dropout``: on except on TPU: dropout masks from one random
-  byte per element (:mod:`tfslm.training.dropout`) instead of a float draw.
+- ``training.fast_dropout``: on unless the whole model is XLA-compiled (TPU,
+  ``jit_compile``): dropout masks from one random byte per element (:mod:`tfslm.training.dropout`) instead of a float draw.
 - ``training.fused_gelu``: on unless the whole model is XLA-compiled (TPU,
   ``jit_compile``): the exact GELU as one XLA loop each way (:mod:`tfslm.training.gelu`).
 
@@ -171,9 +171,9 @@ def _auto_steps(device: DeviceInfo) -> tuple[int, str]:
     return 1, "CPU: the host is the device, nothing to amortise"
 
 
-def _auto_fast_dropout(device: DeviceInfo) -> tuple[bool, str]:
-    if device.kind == "tpu":
-        return False, "TPU: XLA fuses Keras' dropout already (and the byte masks are untested there)"
+def _auto_fast_dropout(device: DeviceInfo, jit: bool) -> tuple[bool, str]:
+    if device.kind == "tpu" or jit:
+        return False, "the whole model is compiled by XLA, which fuses Keras' dropout (the byte masks are untested there)"
     return True, ("one random byte per element instead of a float draw: the attention dropout's masks cost a large share "
                   "of a CPU step (docs/speed-notes.md)")
 
@@ -218,7 +218,7 @@ def resolve_performance(training, *, device: DeviceInfo | None = None) -> Perfor
     else:
         steps = int(steps)
         reasons["steps_per_execution"] = "set in config"
-    fast = _resolve_switch(training, "fast_dropout", reasons, lambda: _auto_fast_dropout(device))
+    fast = _resolve_switch(training, "fast_dropout", reasons, lambda: _auto_fast_dropout(device, bool(jit)))
     gelu = _resolve_switch(training, "fused_gelu", reasons, lambda: _auto_fused_gelu(device, bool(jit)))
     return Performance(device.kind, device.detail, precision, bool(jit), int(steps), fast, gelu, reasons)
 
