@@ -44,17 +44,23 @@ def test_fast_dropout_gradient_is_the_mask():
     np.testing.assert_allclose(grad, mask, rtol=1e-6)
 
 
-def test_use_fast_dropout_swaps_every_dropout_of_a_bert_and_leaves_inference_alone():
-    import tensorflow as tf
-
+def _tiny_bert():
+    """A 2-layer BERT built from scratch, three tokenized texts, and its inference logits on them."""
     from tfslm.backends.hf_tf import build_model
-    from tfslm.training.dropout import FastDropout, use_fast_dropout
 
     cfg = ModelConfig(architecture="bert", max_length=32, vocab_size=400, hidden_size=32, num_layers=2, num_heads=2,
                       intermediate_size=64)
     model, tok = build_model(cfg, LABELS, train_texts=TEXTS)
     features = dict(tok(TEXTS[:3], padding=True, return_tensors="tf"))
-    before = model(features, training=False).logits.numpy()
+    return model, features, model(features, training=False).logits.numpy()
+
+
+def test_use_fast_dropout_swaps_every_dropout_of_a_bert_and_leaves_inference_alone():
+    import tensorflow as tf
+
+    from tfslm.training.dropout import FastDropout, use_fast_dropout
+
+    model, features, before = _tiny_bert()
     dropouts = [layer for layer in model.submodules if isinstance(layer, tf.keras.layers.Dropout)]
     assert use_fast_dropout(model) == len(dropouts) > 0
     assert all(type(layer) is FastDropout for layer in dropouts)
@@ -84,14 +90,9 @@ def test_fused_gelu_matches_the_exact_gelu_and_its_gradient():
 
 
 def test_use_fused_gelu_on_a_bert_then_restore_leaves_it_as_built():
-    from tfslm.backends.hf_tf import build_model
     from tfslm.training.gelu import fused_gelu, restore_gelu, use_fused_gelu
 
-    cfg = ModelConfig(architecture="bert", max_length=32, vocab_size=400, hidden_size=32, num_layers=2, num_heads=2,
-                      intermediate_size=64)
-    model, tok = build_model(cfg, LABELS, train_texts=TEXTS)
-    features = dict(tok(TEXTS[:3], padding=True, return_tensors="tf"))
-    before = model(features, training=False).logits.numpy()
+    model, features, before = _tiny_bert()
     intermediates = [layer for layer in model.submodules if "intermediate_act_fn" in layer.__dict__]
     original = intermediates[0].intermediate_act_fn
     assert use_fused_gelu(model) == len(intermediates) == 2
