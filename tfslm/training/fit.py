@@ -217,10 +217,6 @@ def _train(cfg: Config, dist, run_dir: Path, started: float, *, overwrite: bool,
     timed, timing = timed_callbacks([*callbacks, epoch_push] if epoch_push else callbacks)  # logs each epoch's parts
     history = _fit(model, dist, cfg, inputs, timed, verbose, position=position)
     _restore_keras_ops(model)  # evaluated, saved and exported with Keras' own ops, as predict and serving run it
-    if perf.mixed_precision != "off" and cfg.data.long_text != "document":
-        from tfslm.training.performance import float32_copy
-
-        model = float32_copy(model)  # metrics.json scores the float32 model that is saved, not the bf16 one
     metrics, task = _evaluate_splits(model, inputs, data, task, run_dir)
     _evaluate_baseline(cfg, dist, data, Task.from_config(cfg), run_dir, metrics)  # untuned task: it fits its own decoding
     metrics.update(_run_summary(cfg, dist, perf, inputs, data, task, model, history, early_stopping, started))
