@@ -36,8 +36,10 @@ _LOWER_IS_BETTER = ("loss", "mae", "rmse", "error")
 class _ValidationMetricsLogic:
     """The body of :class:`ValidationMetrics`, on whichever Keras's ``Callback`` (see :func:`for_keras`)."""
 
-    def __init__(self, validation_data, labels: LabelSpace, prefix: str = "val_", task=None, windows=None, train_targets=None):
+    def __init__(self, validation_data, labels: LabelSpace, prefix: str = "val_", task=None, windows=None, train_targets=None,
+                 scoring_model=None):
         super().__init__()
+        self.scoring_model = scoring_model
         self.windows = windows
         self.train_targets = train_targets
         self.validation_data = validation_data
@@ -47,7 +49,8 @@ class _ValidationMetricsLogic:
         self.history: list[dict] = []
 
     def on_epoch_end(self, epoch, logs=None):
-        metrics = self.task.epoch_logs(evaluate_model(self.model, self.validation_data, self.labels, task=self.task, windows=self.windows,
+        scored = self.scoring_model(self.model) if self.scoring_model is not None else self.model
+        metrics = self.task.epoch_logs(evaluate_model(scored, self.validation_data, self.labels, task=self.task, windows=self.windows,
                                                       tune_decoding=True, train_targets=self.train_targets))
         if logs is not None:
             for key, value in metrics.items():
@@ -67,6 +70,9 @@ class ValidationMetrics(_ValidationMetricsLogic, tf.keras.callbacks.Callback):
         windows: ``doc_index`` when ``validation_data`` holds text windows.
         train_targets: the training targets; each epoch's metrics are then those of the decoding
             fitted on that epoch's outputs (a score stretch, thresholds), as the run will be saved.
+        scoring_model: ``model -> the model to score`` (None: the training model itself);
+            ``tfslm train`` passes a :class:`~tfslm.training.float32_twin.Float32Twin`, so a
+            mixed-precision run is scored in float32, as it is saved and served.
     """
 
 
@@ -146,7 +152,7 @@ def resolve_monitor(training: TrainingConfig, labels: LabelSpace, task: Task | N
 
 def default_callbacks(
     run_dir, validation_data, labels: LabelSpace, training: TrainingConfig, task=None, windows=None, *,
-    backup_dir=None, delete_backup: bool = True, train_targets=None,
+    backup_dir=None, delete_backup: bool = True, train_targets=None, scoring_model=None,
 ) -> list:
     """The callbacks ``tfslm train`` uses, for your own ``model.fit``.
 
@@ -170,6 +176,8 @@ def default_callbacks(
             keeps it until the run directory is complete).
         train_targets: the training split's targets (``data["train"]["label"]``), so a score
             stretch is fitted to their spread each epoch (None: the validation targets').
+        scoring_model: passed to :class:`ValidationMetrics` (e.g. ``Float32Twin(model)`` for a
+            mixed-precision model whose float32 copy you will save).
 
     Example:
         >>> callbacks = default_callbacks("runs/mine", val_ds, data.labels, cfg.training,
@@ -188,7 +196,8 @@ def default_callbacks(
     task = Task.resolve(task)
     monitor, mode = resolve_monitor(training, labels, task)
     patience = training.early_stopping_patience or training.epochs + 1
-    validation_metrics = for_keras(ValidationMetrics, keras)(validation_data, labels, task=task, windows=windows, train_targets=train_targets)
+    validation_metrics = for_keras(ValidationMetrics, keras)(validation_data, labels, task=task, windows=windows, train_targets=train_targets,
+                                                           scoring_model=scoring_model)
     # The last epoch is always watched, so there is a best epoch to restore.
     start = min(getattr(training, "min_epochs", 0), training.epochs - 1)
     early_stopping = for_keras(EarlyStoppingWithTieBreak, keras)(monitor=monitor, mode=mode, patience=patience, restore_best_weights=True, verbose=1,

@@ -212,18 +212,20 @@ def _train(cfg: Config, dist, run_dir: Path, started: float, *, overwrite: bool,
     _warn_oversized_positions(cfg, inputs)
     _compile_run_model(model, cfg, dist, perf, task, inputs.steps_per_epoch)
     _write_run_header(run_dir, cfg, data, task)
-    callbacks, early_stopping, backup = _run_callbacks(cfg, dist, run_dir, inputs, data, task)
+    twin = _scoring_twin(model, dist)
+    callbacks, early_stopping, backup = _run_callbacks(cfg, dist, run_dir, inputs, data, task, scoring_model=twin)
     epoch_push = _epoch_push(cfg, dist, run_dir, data, task, tokenizer)
     timed, timing = timed_callbacks([*callbacks, epoch_push] if epoch_push else callbacks)  # logs each epoch's parts
     history = _fit(model, dist, cfg, inputs, timed, verbose, position=position)
     _restore_keras_ops(model)  # evaluated, saved and exported with Keras' own ops, as predict and serving run it
-    metrics, task = _evaluate_splits(model, inputs, data, task, run_dir)
+    served = twin(model) if twin is not None else model  # the best epoch's weights, in float32: what is saved
+    metrics, task = _evaluate_splits(served, inputs, data, task, run_dir)
     _evaluate_baseline(cfg, dist, data, Task.from_config(cfg), run_dir, metrics)  # untuned task: it fits its own decoding
     metrics.update(_run_summary(cfg, dist, perf, inputs, data, task, model, history, early_stopping, started))
     metrics.update(timing.summary())
     if backup is not None and backup.resumed_from:
         metrics["resumed_from"] = backup.resumed_from
-    model = _save_and_export(cfg, run_dir, model, tokenizer, data, task, perf, metrics)
+    model = _save_and_export(cfg, run_dir, served, tokenizer, data, task, metrics)
     return _finish_run(cfg, dist, run_dir, metrics, history, model, tokenizer, staged=staged, epoch_push=epoch_push)
 
 
@@ -367,7 +369,18 @@ def _write_run_header(run_dir: Path, cfg: Config, data, task) -> None:
     task.save(run_dir)
 
 
-def _run_callbacks(cfg: Config, dist, run_dir: Path, inputs, data, task):
+def _scoring_twin(model, dist):
+    """The float32 twin validation metrics score (see :mod:`tfslm.training.float32_twin`); None on TPU.
+
+    On a TPU the twin would run on the host CPU: there the epochs are scored on the training model,
+    and only ``metrics.json`` on the float32 copy that is saved.
+    """
+    from tfslm.training.float32_twin import Float32Twin
+
+    return None if dist.kind == "tpu" else Float32Twin(model)
+
+
+def _run_callbacks(cfg: Config, dist, run_dir: Path, inputs, data, task, *, scoring_model=None):
     """``(callbacks, early stopping, backup)``: :func:`~tfslm.training.callbacks.default_callbacks`, picked out by type."""
     from tfslm.training import callbacks as cb
 
@@ -375,7 +388,7 @@ def _run_callbacks(cfg: Config, dist, run_dir: Path, inputs, data, task):
     # The backup outlives fit: a crash while evaluating or exporting then does not repeat the training.
     callbacks = cb.default_callbacks(run_dir, inputs.validation, data.labels, cfg.training, task,
                                      windows=inputs.windows_of("validation"), backup_dir=backup_dir, delete_backup=False,
-                                     train_targets=_train_targets(data))
+                                     train_targets=_train_targets(data), scoring_model=scoring_model)
     early_stopping = cb.find_callback(callbacks, cb.EarlyStoppingWithTieBreak)
     backup = next((c for c in callbacks if isinstance(c, cb.TrainingBackup)), None)  # None: the backend cannot resume
     return callbacks, early_stopping, backup
@@ -473,14 +486,15 @@ def _run_summary(cfg: Config, dist, perf, inputs, data, task, model, history, ea
     }
 
 
-def _save_and_export(cfg: Config, run_dir: Path, model, tokenizer, data, task, perf, metrics: dict[str, Any]):
+def _save_and_export(cfg: Config, run_dir: Path, model, tokenizer, data, task, metrics: dict[str, Any]):
     """``model/`` (float32 whatever it trained in) and, with ``export.saved_model``, ``saved_model/``; returns the saved model."""
     from tfslm.backends import get_backend
     from tfslm.training.documents import window_model_of
+    from tfslm.training.float32_twin import computes_in_float32
     from tfslm.training.performance import float32_copy
 
     model = window_model_of(model)  # a document run saves and serves its window model; pooling is in the graph
-    if perf.mixed_precision != "off":  # save and serve a float32 model, whatever it trained in
+    if not computes_in_float32(model):  # save and serve a float32 model, whatever it trained in (a TPU run gets here)
         model = float32_copy(model)
     get_backend().save_pretrained(model, tokenizer, run_dir / "model")
     if cfg.export.saved_model:
