@@ -280,3 +280,185 @@ def test_push_uploads_the_preset_from_preset_needs(keras_hub_run):
     assert files["task.json"] == run_dir / "model" / "task.json"  # KerasHub's, not the run's
     assert files["tfslm_task.json"] == run_dir / "task.json"
     assert "tfslm_tokenizer/tokenizer.json" in files and "README.md" in files
+
+
+# ------------------------------------------------------------ resume (Keras 3 backups)
+@pytest.fixture()
+def on_keras_hub():
+    from tfslm import backends
+
+    before = list(backends._ACTIVE)
+    backends.use_backend("keras_hub", announce=False)
+    yield backends.get_backend()
+    backends._ACTIVE[:] = before
+
+
+def _keras3_toy_fit(tmp_path, scores, *, epochs, crash_at_epoch=None, seed=0, patience=None, delete_checkpoint=True):
+    """A Keras 3 Dense model on 40 rows (10 steps of 4) with tfslm's callbacks in default_callbacks' order."""
+    import keras
+
+    from tfslm.training.backup import TrainingBackup
+    from tfslm.training.callbacks import EarlyStoppingWithTieBreak, for_keras
+
+    keras.utils.set_random_seed(seed)  # a second "process" starts from other weights
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(40, 4)).astype("float32"), rng.normal(size=(40, 1)).astype("float32")
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="relu"), keras.layers.Dense(1)])
+    model.compile(keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(0.05, 60)), loss="mse")
+
+    class Scripted(keras.callbacks.Callback):  # stands in for ValidationMetrics, and crashes on cue
+        history, weights, start_iterations = [], {}, None
+
+        def on_epoch_begin(self, epoch, logs=None):
+            if self.start_iterations is None:
+                type(self).start_iterations = int(self.model.optimizer.iterations)
+            if epoch == crash_at_epoch:
+                raise KeyboardInterrupt("simulated kill")
+
+        def on_epoch_end(self, epoch, logs=None):
+            logs["val_score"] = scores[epoch]
+            self.history.append({"epoch": epoch + 1, "score": scores[epoch]})
+            self.weights[epoch] = [w.copy() for w in self.model.get_weights()]
+
+    Scripted.history, Scripted.weights, Scripted.start_iterations = [], {}, None
+    metric = Scripted()
+    es = for_keras(EarlyStoppingWithTieBreak, keras)(monitor="val_score", mode="max", patience=patience or epochs + 1,
+                                                     restore_best_weights=True)
+    csv_path = tmp_path / "logs" / "history.csv"
+    csv_path.parent.mkdir(exist_ok=True)
+    backup = for_keras(TrainingBackup, keras)(tmp_path / "backup", 3, early_stopping=es, validation_metrics=metric,
+                                              csv_path=csv_path, delete_checkpoint=delete_checkpoint)
+    try:
+        history = model.fit(x, y, batch_size=4, shuffle=False, epochs=epochs, verbose=0,
+                            callbacks=[metric, es, backup, keras.callbacks.CSVLogger(str(csv_path), append=True)])
+    except KeyboardInterrupt as exc:
+        if type(exc) is not KeyboardInterrupt:  # a TrainingInterrupted (a stop signal) is the test's to see
+            raise
+        history = None
+    return model, history, backup, es, metric
+
+
+def test_keras3_backup_resumes_at_the_epoch_after_the_last_backup(tmp_path, on_keras_hub):
+    import keras
+
+    from tfslm.training.backup import backup_position, has_backup
+
+    scores = [0.5, 0.9, 0.3, 0.2]
+    _, history, backup, _, first = _keras3_toy_fit(tmp_path, scores, epochs=4, crash_at_epoch=2)
+    assert history is None and has_backup(tmp_path / "backup")
+    assert backup_position(tmp_path / "backup") == {"epoch": 1, "step": 9}  # epoch 2's end: the next starts fresh
+    weights_after_2 = first.weights[1]
+    model, history, backup, es, metric = _keras3_toy_fit(tmp_path, scores, epochs=4, seed=7)
+    assert isinstance(backup, keras.callbacks.BackupAndRestore)
+    assert backup.resumed_from == {"epoch": 3, "step": 0, "steps_per_epoch": 10}
+    assert metric.start_iterations == 20  # optimizer state (its step counter) restored with the weights
+    assert int(model.optimizer.iterations) == 40
+    assert history.epoch == [0, 1, 2, 3] and history.history["val_score"] == scores
+    assert es.best_epoch == 1 and es.best == 0.9
+    for restored, best in zip(model.get_weights(), weights_after_2):  # best epoch (2) restored, from before the kill
+        np.testing.assert_array_equal(restored, best)
+    assert [int(r.split(",")[0]) for r in (tmp_path / "logs" / "history.csv").read_text().splitlines()[1:]] == [0, 1, 2, 3]
+    assert not (tmp_path / "backup").exists()
+    assert model._initial_epoch is None  # a later fit of the same model starts at epoch 0
+
+
+def test_keras3_backup_killed_before_its_commit_keeps_the_previous_one(tmp_path, on_keras_hub, monkeypatch):
+    """Weights written, position.json not yet: the resume starts from the backup before (and repeats that epoch)."""
+    import tfslm.atomic
+
+    from tfslm.training.backup import backup_position
+
+    scores = [0.5, 0.9, 0.3, 0.2]
+    real, calls = tfslm.atomic.atomic_write_json, []
+
+    def dies_at_the_second_commit(path, data):
+        if path.name == "position.json":
+            calls.append(data)
+            if len(calls) == 2:
+                raise KeyboardInterrupt("killed before position.json")
+        return real(path, data)
+
+    monkeypatch.setattr(tfslm.atomic, "atomic_write_json", dies_at_the_second_commit)
+    assert _keras3_toy_fit(tmp_path, scores, epochs=4)[1] is None
+    monkeypatch.setattr(tfslm.atomic, "atomic_write_json", real)
+    assert backup_position(tmp_path / "backup") == {"epoch": 0, "step": 9}
+    assert sorted(p.name for p in (tmp_path / "backup" / "keras").glob("*.h5")) == ["epoch-1.weights.h5", "epoch-2.weights.h5"]
+    model, history, backup, _, _ = _keras3_toy_fit(tmp_path, scores, epochs=4, seed=7)
+    assert backup.resumed_from["epoch"] == 2 and history.epoch == [0, 1, 2, 3] and int(model.optimizer.iterations) == 40
+
+
+def test_keras3_run_that_early_stopping_ended_stays_ended(tmp_path, on_keras_hub):
+    scores = [0.5, 0.9, 0.3, 0.2, 0.95, 0.99]
+    _, history, _, es, first = _keras3_toy_fit(tmp_path, scores, epochs=6, patience=2, delete_checkpoint=False)
+    assert es.stopped_epoch == 3 and len(history.epoch) == 4
+    best = first.weights[1]
+    model, history, backup, es, second = _keras3_toy_fit(tmp_path, scores, epochs=6, patience=2, seed=3, delete_checkpoint=False)
+    assert second.start_iterations is None and backup.resumed_from["epoch"] == 5  # no epoch ran
+    assert es.stopped_epoch == 3 and es.best_epoch == 1
+    assert history.epoch == [0, 1, 2, 3] and history.history["val_score"] == scores[:4]
+    for restored, expected in zip(model.get_weights(), best):
+        np.testing.assert_array_equal(restored, expected)
+
+
+@pytest.mark.slow
+def test_train_on_keras_hub_killed_with_sigkill_in_epoch_2_resumes(tmp_path):
+    """Real processes, no transformers: `tfslm train`, SIGKILL once epoch 1 is backed up, the same command again."""
+    import signal
+
+    from conftest import wait_for
+
+    write_csv(tmp_path / "train.csv", make_rows(400, seed=3))
+    training = {"epochs": 3, "batch_size": 8, "early_stopping_patience": None, "mixed_precision": "off"}
+    cfg = tiny_config_dict(tmp_path, tmp_path / "train.csv", training=training, export={"saved_model": False})
+    cfg["model"]["backend"] = "keras_hub"
+    (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(cfg))
+    run_dir = tmp_path / "runs" / "tiny"
+    command = [sys.executable, "-m", "tfslm.cli", "train", str(tmp_path / "cfg.yaml"), "--verbose", "0"]
+    position = run_dir / "backup" / "keras" / "position.json"
+    with open(tmp_path / "first.log", "w") as out:
+        proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=_env(tmp_path, True), cwd=tmp_path)
+        try:
+            assert wait_for(position.is_file, proc, 300), (tmp_path / "first.log").read_text()[-3000:]
+            proc.send_signal(signal.SIGKILL)
+        finally:
+            proc.kill()
+            proc.wait(timeout=60)
+    history = run_dir / "logs" / "history.csv"
+    before = history.read_text().splitlines() if history.is_file() else []
+    assert json.loads(position.read_text())["epoch"] == 0 and len(before) <= 2, "killed after epoch 2 ended"
+    assert not (run_dir / "metrics.json").exists()
+
+    second = _cli(tmp_path, "train", tmp_path / "cfg.yaml", "--verbose", "0")
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "tfslm: resuming from epoch 2, step 0" in second.stderr
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["resumed_from"] == {"epoch": 2, "step": 0, "steps_per_epoch": metrics["training"]["steps_per_epoch"]}
+    assert metrics["epochs_trained"] == 3
+    rows = history.read_text().splitlines()
+    assert [int(r.split(",")[0]) for r in rows[1:]] == [0, 1, 2]
+    if len(before) == 2:
+        assert rows[:2] == before  # epoch 1 was not trained again
+    assert not (run_dir / "backup").exists()
+
+
+def test_keras3_sigterm_mid_epoch_stops_at_once_and_resumes_from_the_last_epoch_end(tmp_path, on_keras_hub, monkeypatch, caplog):
+    import signal
+
+    import tfslm.training.backup as backup_module
+    from tfslm.training.interrupt import TrainingInterrupted
+
+    scores = [0.5, 0.9, 0.3, 0.2]
+    calls = []
+
+    def sigterm_in_epoch_2():  # asked once per step end: the 15th is step 5 of epoch 2
+        calls.append(1)
+        return signal.SIGTERM if len(calls) >= 15 else None
+
+    monkeypatch.setattr(backup_module, "stop_requested", sigterm_in_epoch_2)
+    with pytest.raises(TrainingInterrupted) as stopped:
+        _keras3_toy_fit(tmp_path, scores, epochs=4)
+    assert stopped.value.backup == str(tmp_path / "backup") and len(calls) == 15
+    assert "a rerun repeats this epoch from its start" in caplog.text
+    monkeypatch.setattr(backup_module, "stop_requested", lambda: None)
+    model, history, backup, _, _ = _keras3_toy_fit(tmp_path, scores, epochs=4, seed=7)
+    assert backup.resumed_from["epoch"] == 2 and history.epoch == [0, 1, 2, 3] and int(model.optimizer.iterations) == 40

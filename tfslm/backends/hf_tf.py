@@ -678,6 +678,31 @@ class KerasInternals:
         """
         return Path(backup_dir) / "chief"
 
+    step_backups = True  # a checkpoint records the step, and fit resumes there
+    step_backups_missing = ""
+
+    def latest_backup(self, backup_dir: str | os.PathLike) -> str | None:
+        """The checkpoint a new ``fit`` would resume from (``tf.train.latest_checkpoint`` of the chief's), or None.
+
+        Why: :func:`~tfslm.training.backup.has_backup` asks before any model exists.
+        """
+        import tensorflow as tf
+
+        return tf.train.latest_checkpoint(os.fspath(self.backup_checkpoint_dir(backup_dir)))
+
+    def restore_backup(self, callback, logs=None) -> bool:
+        """``BackupAndRestore.on_train_begin`` (restores the checkpoint, if any); whether it restored one.
+
+        Why: tf-keras restores silently; tfslm must then restore its own callbacks' state too.
+        """
+        import tensorflow as tf
+
+        tf.keras.callbacks.BackupAndRestore.on_train_begin(callback, logs)
+        return self.backup_restored(callback.model)
+
+    def fit_ended(self, model) -> None:
+        """Nothing: tf-keras keeps the resume position in the checkpoint, not on the model."""
+
     def backup_counters(self, checkpoint_path: str) -> tuple[int, int]:
         """``(epoch, step)`` recorded in a backup checkpoint, read without a model (KeyError if absent).
 

@@ -394,8 +394,23 @@ def float32_copy(model):
 
 
 # ---------------------------------------------------------------- Keras 3 private state
+_BACKUP_SUBDIR = "keras"  # backup_dir/keras: position.json and the weights file it names (beside tfslm's own state)
+_POSITION_FILE = "position.json"
+
+
 class KerasInternals:
-    """What tfslm's callbacks read of Keras 3 (see :class:`tfslm.backends.hf_tf.KerasInternals` for why each)."""
+    """What tfslm's callbacks read and write of Keras 3 (see :class:`tfslm.backends.hf_tf.KerasInternals` for why each).
+
+    Backups: Keras 3's ``fit`` resumes at an epoch start (``model._initial_epoch``, which its own
+    ``BackupAndRestore`` sets), not mid-epoch, so tfslm backs up at epoch ends only. Each backup is
+    ``epoch-N.weights.h5`` (``model.save_weights``: weights and optimizer state, the step counter
+    included), then ``position.json`` naming it, written atomically: the commit point. A kill at any
+    moment leaves the previous backup or the new one; Keras' own ``BackupAndRestore`` rewrites one
+    weights file in place, which a kill can leave half written.
+    """
+
+    step_backups = False
+    step_backups_missing = "Keras 3's fit resumes at epoch starts, so the keras_hub backend backs up at epoch ends"
 
     def is_improvement(self, callback, monitor_value, reference_value) -> bool:
         """Keras 3 ``EarlyStopping._is_improvement`` (``min_delta`` and ``mode`` applied)."""
@@ -404,15 +419,62 @@ class KerasInternals:
     def current_epoch(self, callback) -> int:
         return int(getattr(callback, "_current_epoch", 0))
 
-    def backup_checkpoint_dir(self, backup_dir) -> Path:
-        """Where a backup would be (the transformers backend's layout): none is written here, so none is found."""
-        return Path(backup_dir) / "chief"
+    def latest_backup(self, backup_dir) -> str | None:
+        """``backup_dir/keras/position.json`` when it names a weights file that exists, else None."""
+        position = Path(backup_dir) / _BACKUP_SUBDIR / _POSITION_FILE
+        try:
+            weights = json.loads(position.read_text(encoding="utf-8"))["weights"]
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+        return os.fspath(position) if (position.parent / weights).is_file() else None
 
-    def _unsupported(self, *args, **kwargs):
-        raise NotImplementedError("keras_hub backend: tfslm's step backups need tf-keras internals; not supported on Keras 3")
+    def backup_counters(self, checkpoint_path: str) -> tuple[int, int]:
+        saved = json.loads(Path(checkpoint_path).read_text(encoding="utf-8"))
+        return int(saved["epoch"]), int(saved["step"])
 
-    backup_counters = backup_restored = initial_counters = _unsupported
-    set_backup_position = write_backup = _unsupported
+    def restore_backup(self, callback, logs=None) -> bool:
+        """Load the backup's weights and optimizer state into ``callback.model``; ``fit`` then starts at the next epoch."""
+        model = callback.model
+        model._initial_epoch = None  # a resumed fit of this model before left its start epoch here
+        path = self.latest_backup(callback.backup_dir)
+        if path is None:
+            return False
+        epoch, _ = self.backup_counters(path)
+        if model.optimizer is not None and not model.optimizer.built:
+            model.optimizer.build(model.trainable_variables)  # its slots must exist to take the saved ones
+        weights = json.loads(Path(path).read_text(encoding="utf-8"))["weights"]
+        model.load_weights(os.fspath(Path(path).parent / weights))
+        model._initial_epoch = epoch + 1  # read by fit right after on_train_begin
+        return True
+
+    def initial_counters(self, model, steps_per_epoch: int | None) -> tuple[int, int]:
+        return int(getattr(model, "_initial_epoch", None) or 0), 0
+
+    def set_backup_position(self, model, *, epoch: int | None = None, step: int | None = None) -> None:
+        if epoch is not None:
+            model._tfslm_backup_position = (int(epoch), -1 if step is None else int(step))
+            if getattr(model, "_initial_epoch", None) is not None:  # in on_train_begin of a resumed fit: where it starts
+                model._initial_epoch = int(epoch) + 1
+
+    def write_backup(self, callback, epoch: int, batch: int = 0) -> None:
+        if not callback._is_chief():
+            return  # the chief's backup is the cluster's (the weights are the same on every worker)
+        from tfslm.atomic import atomic_write_json
+
+        directory = Path(callback.backup_dir) / _BACKUP_SUBDIR
+        directory.mkdir(parents=True, exist_ok=True)
+        name = f"epoch-{int(epoch) + 1}.weights.h5"  # never the file the current position.json names
+        callback.model.save_weights(os.fspath(directory / name), overwrite=True)
+        with open(directory / name, "rb") as handle:
+            os.fsync(handle.fileno())
+        _, step = getattr(callback.model, "_tfslm_backup_position", (epoch, -1))
+        atomic_write_json(directory / _POSITION_FILE, {"epoch": int(epoch), "step": int(step), "weights": name})
+        for old in directory.glob("epoch-*.weights.h5"):
+            if old.name != name:
+                old.unlink(missing_ok=True)
+
+    def fit_ended(self, model) -> None:
+        model._initial_epoch = None  # else a later fit of this model would start at the resumed run's epoch
 
 
 keras_internals = KerasInternals()

@@ -2,7 +2,9 @@
 
 :class:`TrainingBackup` is Keras' ``BackupAndRestore`` (model weights,
 optimizer state, epoch and step in a ``tf.train.CheckpointManager`` under
-``backup_dir/chief``) plus the state of tfslm's own callbacks under
+``backup_dir/chief``; on the keras_hub backend, Keras 3's ``epoch-N.weights.h5``
+and the ``position.json`` that names it under ``backup_dir/keras``, at epoch ends only,
+as Keras 3 resumes at epoch starts) plus the state of tfslm's own callbacks under
 ``backup_dir/tfslm``: early stopping's best value, patience count, best epoch
 and best weights, the per-epoch validation metrics and logs. A ``fit`` started
 again with the same callbacks and backup directory continues where the backup
@@ -73,23 +75,19 @@ def _internals():
     return get_backend().keras_internals
 
 
-def _checkpoint_dir(backup_dir: str | os.PathLike) -> Path:
-    return _internals().backup_checkpoint_dir(backup_dir)  # where tf-keras keeps the chief's checkpoint
-
-
 def has_backup(backup_dir: str | os.PathLike) -> bool:
     """Whether ``backup_dir`` holds a checkpoint that a new ``fit`` would resume from."""
-    return tf.train.latest_checkpoint(os.fspath(_checkpoint_dir(backup_dir))) is not None
+    return _internals().latest_backup(backup_dir) is not None
 
 
 def backup_position(backup_dir: str | os.PathLike) -> dict[str, int] | None:
     """``{"epoch": e, "step": s}`` (0-based) of the checkpoint in ``backup_dir``, read without a model; None if absent."""
-    path = tf.train.latest_checkpoint(os.fspath(_checkpoint_dir(backup_dir)))
+    path = _internals().latest_backup(backup_dir)
     if path is None:
         return None
     try:
         epoch, step = _internals().backup_counters(path)
-    except (tf.errors.OpError, ValueError, KeyError):
+    except (tf.errors.OpError, OSError, ValueError, KeyError):
         return None
     return {"epoch": epoch, "step": step}
 
@@ -256,52 +254,12 @@ def _csv_line(values: list, separator: str) -> str:
 
 
 # ----------------------------------------------------------------- callback
-class TrainingBackup(tf.keras.callbacks.BackupAndRestore):
-    """``BackupAndRestore`` at every epoch end and every ``save_every_steps`` steps, with tfslm's callback state.
+class _TrainingBackupLogic:
+    """The body of :class:`TrainingBackup`, on whichever Keras's ``BackupAndRestore`` (see :func:`for_keras`).
 
-    Put it after ``ValidationMetrics`` and the early stopping callback, and
-    before ``CSVLogger`` (``append=True``), as :func:`tfslm.default_callbacks`
-    does: its ``on_epoch_end`` then sees their results for the epoch, and on a
-    resume it restores their state after they have reset themselves.
-
-    An epoch end writes, in this order: the best weights if early stopping
-    found a new best (``backup_dir/tfslm/best-epoch-N.npz``), the per-epoch
-    record (logs, validation metrics, early-stopping state), then the Keras
-    checkpoint. A kill between two of these leaves records that the checkpoint
-    does not cover yet; a resume keeps only the records of the epochs the
-    checkpoint covers, so everything agrees on where training stands. Old
-    best-weights files are removed only after a later checkpoint supersedes
-    them.
-
-    Differences from Keras' ``BackupAndRestore``: with ``save_every_steps`` it
-    still backs up at every epoch end (Keras does one or the other); it counts
-    optimizer steps, also with ``steps_per_execution`` > 1, and records the last
-    step done (Keras records the first step of the last execution, which
-    repeats steps on resume); it skips a step backup on an epoch's last step,
-    as the epoch-end backup with the validation results follows; a run that
-    early stopping ended stays ended when resumed.
-
-    Args:
-        backup_dir: a directory for this run's backup only.
-        save_every_steps: also back up every this many optimizer steps
-            (None: only at epoch ends). Needs a training dataset of known size.
-        early_stopping: the ``EarlyStopping`` callback whose state to keep.
-        validation_metrics: the :class:`~tfslm.training.callbacks.ValidationMetrics` whose ``history`` to keep.
-        csv_path: the ``CSVLogger`` file to keep in step with the backup.
-        delete_checkpoint: delete the backup when ``fit`` ends (``tfslm train``
-            passes False and deletes it once the run is saved, so a crash while
-            evaluating or exporting does not repeat the training).
-
-    Attributes:
-        resumed_from: ``{"epoch", "step", "steps_per_epoch"}`` (epoch 1-based,
-            step = steps of it already done) when this ``fit`` resumed, else None.
-
-    Example:
-        >>> es = tf.keras.callbacks.EarlyStopping(monitor="val_loss", restore_best_weights=True)  # doctest: +SKIP
-        >>> backup = TrainingBackup("runs/mine/backup", 500, early_stopping=es)                # doctest: +SKIP
-        >>> model.fit(train_ds, validation_data=val_ds, epochs=3, callbacks=[es, backup])      # doctest: +SKIP
-        >>> backup.resumed_from      # after a rerun that resumed                              # doctest: +SKIP
-        {'epoch': 2, 'step': 500, 'steps_per_epoch': 1200}
+    What differs between the two Keras lives in the backend's ``keras_internals``: how a
+    checkpoint is written and restored, and whether a backup can resume mid-epoch (tf-keras
+    can; Keras 3 resumes at epoch starts, so there the backups are made at epoch ends only).
     """
 
     def __init__(self, backup_dir, save_every_steps: int | None = None, *, early_stopping=None,
@@ -351,9 +309,10 @@ class TrainingBackup(tf.keras.callbacks.BackupAndRestore):
         self._epochs_run = 0
         self.resumed_from = None
         self._restored_logs = []
-        super().on_train_begin(logs)  # restores the checkpoint, if there is one
         internals = _internals()
-        restored = internals.backup_restored(self.model)
+        if self.save_every_steps and not internals.step_backups:
+            log.info("backup: at epoch ends only (training.backup_every_steps is ignored: %s)", internals.step_backups_missing)
+        restored = internals.restore_backup(self, logs)  # the checkpoint, if there is one, into the model and optimizer
         epoch, step = internals.initial_counters(self.model, self._steps)
         if not restored:
             self._start_fresh()
@@ -382,11 +341,16 @@ class TrainingBackup(tf.keras.callbacks.BackupAndRestore):
         # `batch` is the index of the last step this execution ran (Keras passes
         # step + steps_per_execution - 1), so counts are in optimizer steps.
         signum = stop_requested()
-        if not self._steps or batch + 1 >= self._steps:
-            if signum is not None and not self._steps:  # unknown epoch length: no step backup is possible
-                raise TrainingInterrupted(signum, self.backup_dir if has_backup(self.backup_dir) else None)
-            return  # the epoch's last step: the epoch-end backup follows
         internals = _internals()
+        if not self._steps or batch + 1 >= self._steps or not internals.step_backups:
+            if signum is not None and (not self._steps or not internals.step_backups):
+                # No step backup is possible (unknown epoch length, or a Keras that resumes at epoch starts):
+                # stop now; the rerun resumes from the last epoch-end backup and repeats this epoch's steps.
+                backed_up = has_backup(self.backup_dir)
+                log.warning("backup: none mid-epoch (%s); a rerun %s", internals.step_backups_missing or "the epoch length is unknown",
+                            "repeats this epoch from its start" if backed_up else "starts over")
+                raise TrainingInterrupted(signum, self.backup_dir if backed_up else None)
+            return  # the epoch's last step: the epoch-end backup follows
         current_epoch = internals.current_epoch(self)
         done = current_epoch * self._steps + batch + 1
         if signum is not None or (self.save_every_steps and done - self._last_backup_step >= self.save_every_steps):
@@ -415,6 +379,7 @@ class TrainingBackup(tf.keras.callbacks.BackupAndRestore):
 
     def on_train_end(self, logs=None):
         self._merge_history()
+        _internals().fit_ended(self.model)
         super().on_train_end(logs)
         if self.delete_checkpoint and self._is_chief():
             delete_backup(self.backup_dir)
@@ -534,11 +499,14 @@ class TrainingBackup(tf.keras.callbacks.BackupAndRestore):
         """Put the epochs before the resume in front of this fit's ``History`` (the one ``fit`` returns)."""
         if not self._restored_logs:
             return
+        from tfslm.backends import get_backend
+
+        history_cls = get_backend().keras.callbacks.History
         history = getattr(self.model, "history", None)
-        if self._epochs_run == 0 or not isinstance(history, tf.keras.callbacks.History):
+        if self._epochs_run == 0 or not isinstance(history, history_cls):
             # No epoch ran in this fit (all were done, or early stopping had ended
             # the run): Keras never set model.history, so fit would return None.
-            history = tf.keras.callbacks.History()
+            history = history_cls()
             history.set_model(self.model)
             history.on_train_begin()
             history.set_params(self.params)
@@ -551,3 +519,52 @@ class TrainingBackup(tf.keras.callbacks.BackupAndRestore):
             for key in keys
         }
         history.epoch = list(range(earlier)) + list(history.epoch)
+
+
+class TrainingBackup(_TrainingBackupLogic, tf.keras.callbacks.BackupAndRestore):
+    """``BackupAndRestore`` at every epoch end and every ``save_every_steps`` steps, with tfslm's callback state.
+
+    Put it after ``ValidationMetrics`` and the early stopping callback, and
+    before ``CSVLogger`` (``append=True``), as :func:`tfslm.default_callbacks`
+    does: its ``on_epoch_end`` then sees their results for the epoch, and on a
+    resume it restores their state after they have reset themselves.
+
+    An epoch end writes, in this order: the best weights if early stopping
+    found a new best (``backup_dir/tfslm/best-epoch-N.npz``), the per-epoch
+    record (logs, validation metrics, early-stopping state), then the Keras
+    checkpoint. A kill between two of these leaves records that the checkpoint
+    does not cover yet; a resume keeps only the records of the epochs the
+    checkpoint covers, so everything agrees on where training stands. Old
+    best-weights files are removed only after a later checkpoint supersedes
+    them.
+
+    Differences from Keras' ``BackupAndRestore``: with ``save_every_steps`` it
+    still backs up at every epoch end (Keras does one or the other); it counts
+    optimizer steps, also with ``steps_per_execution`` > 1, and records the last
+    step done (Keras records the first step of the last execution, which
+    repeats steps on resume); it skips a step backup on an epoch's last step,
+    as the epoch-end backup with the validation results follows; a run that
+    early stopping ended stays ended when resumed.
+
+    Args:
+        backup_dir: a directory for this run's backup only.
+        save_every_steps: also back up every this many optimizer steps
+            (None: only at epoch ends). Needs a training dataset of known size.
+        early_stopping: the ``EarlyStopping`` callback whose state to keep.
+        validation_metrics: the :class:`~tfslm.training.callbacks.ValidationMetrics` whose ``history`` to keep.
+        csv_path: the ``CSVLogger`` file to keep in step with the backup.
+        delete_checkpoint: delete the backup when ``fit`` ends (``tfslm train``
+            passes False and deletes it once the run is saved, so a crash while
+            evaluating or exporting does not repeat the training).
+
+    Attributes:
+        resumed_from: ``{"epoch", "step", "steps_per_epoch"}`` (epoch 1-based,
+            step = steps of it already done) when this ``fit`` resumed, else None.
+
+    Example:
+        >>> es = tf.keras.callbacks.EarlyStopping(monitor="val_loss", restore_best_weights=True)  # doctest: +SKIP
+        >>> backup = TrainingBackup("runs/mine/backup", 500, early_stopping=es)                # doctest: +SKIP
+        >>> model.fit(train_ds, validation_data=val_ds, epochs=3, callbacks=[es, backup])      # doctest: +SKIP
+        >>> backup.resumed_from      # after a rerun that resumed                              # doctest: +SKIP
+        {'epoch': 2, 'step': 500, 'steps_per_epoch': 1200}
+    """

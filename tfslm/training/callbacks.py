@@ -23,7 +23,7 @@ from tfslm.config import TrainingConfig
 from tfslm.training.evaluation import evaluate_model
 from tfslm.data.labels import LabelSpace
 from tfslm.tasks.base import Task
-from tfslm.training.backup import TrainingBackup, has_backup
+from tfslm.training.backup import TrainingBackup, _TrainingBackupLogic, has_backup
 
 __all__ = ["ValidationMetrics", "EarlyStoppingWithTieBreak", "TrainingBackup", "default_callbacks", "resolve_monitor", "find_callback",
            "for_keras"]
@@ -112,12 +112,13 @@ class EarlyStoppingWithTieBreak(_TieBreakLogic, tf.keras.callbacks.EarlyStopping
     """
 
 
-_KINDS = {ValidationMetrics: (_ValidationMetricsLogic, "Callback"), EarlyStoppingWithTieBreak: (_TieBreakLogic, "EarlyStopping")}
+_KINDS = {ValidationMetrics: (_ValidationMetricsLogic, "Callback"), EarlyStoppingWithTieBreak: (_TieBreakLogic, "EarlyStopping"),
+          TrainingBackup: (_TrainingBackupLogic, "BackupAndRestore")}
 _VARIANTS: dict[tuple[type, str], type] = {}
 
 
 def for_keras(kind: type, keras=None) -> type:
-    """``kind`` (:class:`ValidationMetrics`, :class:`EarlyStoppingWithTieBreak`) built on ``keras``'s callback class.
+    """``kind`` (:class:`ValidationMetrics`, :class:`EarlyStoppingWithTieBreak`, :class:`TrainingBackup`) built on ``keras``'s callback class.
 
     The classes above subclass tf-keras's (transformers' models train there); a Keras 3
     model (the keras_hub backend) needs Keras 3 callbacks: one class per Keras, made once.
@@ -203,15 +204,11 @@ def default_callbacks(
     early_stopping = for_keras(EarlyStoppingWithTieBreak, keras)(monitor=monitor, mode=mode, patience=patience, restore_best_weights=True, verbose=1,
                                                start_from_epoch=start)
     callbacks = [validation_metrics, early_stopping]
-    if backup_dir is not None and keras is not tf.keras:
-        log.info("resume: not supported on the %s backend (tfslm's TrainingBackup is built on tf-keras internals); "
-                 "an interrupted run starts over", get_backend().name)
-        backup_dir = None
     if backup_dir is not None:
         # After the two above (it saves what they computed for the epoch) and
         # before CSVLogger (it trims history.csv to the backup before the logger opens it).
         callbacks.append(
-            TrainingBackup(
+            for_keras(TrainingBackup, keras)(
                 backup_dir, getattr(training, "backup_every_steps", None), early_stopping=early_stopping,
                 validation_metrics=validation_metrics, csv_path=logs / "history.csv", delete_checkpoint=delete_backup,
             )

@@ -390,7 +390,7 @@ def _run_callbacks(cfg: Config, dist, run_dir: Path, inputs, data, task, *, scor
                                      windows=inputs.windows_of("validation"), backup_dir=backup_dir, delete_backup=False,
                                      train_targets=_train_targets(data), scoring_model=scoring_model)
     early_stopping = cb.find_callback(callbacks, cb.EarlyStoppingWithTieBreak)
-    backup = next((c for c in callbacks if isinstance(c, cb.TrainingBackup)), None)  # None: the backend cannot resume
+    backup = cb.find_callback(callbacks, cb.TrainingBackup) if backup_dir is not None else None
     return callbacks, early_stopping, backup
 
 

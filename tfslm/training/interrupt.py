@@ -6,7 +6,9 @@ notice send SIGTERM and give tens of seconds before SIGKILL. Inside
 :class:`~tfslm.training.backup.TrainingBackup` sees it at the end of the
 current optimizer step, writes a backup (weights, optimizer state, epoch and
 step) and raises :class:`TrainingInterrupted`, so a rerun of the same command
-resumes from that step, not from the last periodic backup. A second signal
+resumes from that step, not from the last periodic backup (on the keras_hub
+backend, whose Keras 3 ``fit`` resumes at epoch starts only, the rerun repeats
+the interrupted epoch from the last epoch-end backup). A second signal
 stops at once. Outside training, SIGTERM raises :class:`TrainingInterrupted`
 straight away, as Ctrl-C raises ``KeyboardInterrupt``.
 
@@ -63,7 +65,7 @@ def _defer(signum, frame) -> None:
     if _state["requested"] is not None:  # a second signal: stop now
         raise TrainingInterrupted(signum)
     _state["requested"] = signum
-    log.warning("%s received: backing up at the end of this step, then stopping (send it again to stop at once)",
+    log.warning("%s received: stopping at the end of this step, with a backup to resume from (send it again to stop at once)",
                 signal.Signals(signum).name)
 
 
