@@ -85,6 +85,9 @@ class Backend(Protocol):
     def ensure_built(self, model: Any) -> Any:
         """Build ``model``'s variables (a call on dummy inputs) if they are not yet; returns it."""
 
+    def prepare_fit(self, model: Any, train_dataset: Any) -> None:
+        """Just before ``model.fit(train_dataset)``: the family's workarounds for upstream bugs in ``fit``, if any."""
+
     def set_output_bias(self, model: Any, values: Any) -> bool:
         """Set the head's output bias (one value per output); False when the model has no such layer."""
 

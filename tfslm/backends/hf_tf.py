@@ -818,6 +818,9 @@ class HFTFBackend:
     def ensure_built(self, model):
         return ensure_built(model)
 
+    def prepare_fit(self, model, train_dataset):
+        pass  # tf-keras' fit needs no workaround here
+
     def set_output_bias(self, model, values):
         return set_output_bias(model, values)
 

@@ -393,6 +393,61 @@ def float32_copy(model):
     return uncompiled_copy(model, float32=True)
 
 
+# ---------------------------------------------------------------- upstream workarounds
+def build_from_the_dataset_spec(model, dataset) -> None:
+    """Make Keras 3's ``fit`` build ``model``'s training state from ``dataset.element_spec``, not from a reduced batch.
+
+    Why (keras-team/keras#20329, open): under a ``tf.distribute`` strategy, Keras 3's TF
+    ``fit`` first takes one batch from the distributed dataset and averages it across
+    replicas with ``strategy.reduce`` (``_maybe_symbolic_build``), only to read its shapes
+    and dtypes. ``MultiWorkerMirroredStrategy`` cannot reduce a dict of features
+    (``ValueError: Attempt to convert a value ({'input_ids': PerReplica...}) with an
+    unsupported type (<class 'dict'>) to a Tensor``), so every multi-worker keras_hub run
+    failed at its first step; and the batch it takes is one the epoch then misses. The
+    dataset's spec carries the same shapes and dtypes, with no batch drawn
+    (``tests/test_keras_hub.py`` shows the bug and the fix).
+    """
+    original = model._maybe_symbolic_build
+    spec = dataset.element_spec
+
+    def build(iterator=None, data_batch=None):
+        return original(data_batch=spec if data_batch is None else data_batch)
+
+    model._maybe_symbolic_build = build
+
+
+def mean_scalars_across_workers() -> None:
+    """Make Keras 3's TF ``fit`` average a multi-worker step's scalar logs over the whole tensor, not over axis 0.
+
+    Why (tensorflow/tensorflow#72388, closed unfixed; its workaround is "use Keras 2"): under
+    ``MultiWorkerMirroredStrategy``, ``reduce_per_replica(..., "mean")`` calls
+    ``strategy.reduce("MEAN", v, axis=0)`` on every output of the train step; the loss and
+    metrics are scalars, so each step failed with ``Invalid reduction dimension 0 for input
+    with 0 dimensions``. Scalars are reduced with ``axis=None`` (the mean over workers);
+    everything else goes to Keras' own function. Installed once, process-wide: only the
+    multi-worker case changes.
+    """
+    from keras.src.backend.tensorflow import trainer
+
+    if getattr(trainer.reduce_per_replica, "tfslm_workaround", False):
+        return
+    original = trainer.reduce_per_replica
+
+    def reduce_per_replica(values, strategy, reduction):
+        if reduction in ("auto", "mean") and trainer._collective_all_reduce_multi_worker(strategy):
+            from keras.src import tree
+
+            def reduce(value):
+                rank = getattr(getattr(value, "shape", None), "rank", None)
+                return strategy.reduce("MEAN", value, axis=None if rank == 0 else 0)
+
+            return tree.map_structure(reduce, values)
+        return original(values, strategy, reduction)
+
+    reduce_per_replica.tfslm_workaround = True
+    trainer.reduce_per_replica = reduce_per_replica
+
+
 # ---------------------------------------------------------------- Keras 3 private state
 _BACKUP_SUBDIR = "keras"  # backup_dir/keras: position.json and the weights file it names (beside tfslm's own state)
 _POSITION_FILE = "position.json"
@@ -523,6 +578,10 @@ class KerasHubBackend:
 
     def ensure_built(self, model):
         return model  # a functional model is built when made
+
+    def prepare_fit(self, model, train_dataset):
+        build_from_the_dataset_spec(model, train_dataset)
+        mean_scalars_across_workers()
 
     def set_output_bias(self, model, values):
         return set_output_bias(model, values)

@@ -107,12 +107,15 @@ def _fit(model, dist, cfg: Config, inputs, callbacks, verbose, *, position=None)
 
     from tfslm.training.backup import training_stream
 
+    from tfslm.backends import get_backend
+
     train_ds, steps = inputs.train, None
     if int(train_ds.cardinality()) > 0:
         # Workers reading their own files (shard policy "file") each hold a share of the batches.
         shards = dist.num_workers if inputs.shard_policy == "file" else 1
         steps = inputs.steps_per_epoch
         train_ds = training_stream(train_ds, steps, position, file_shards=shards)
+    get_backend().prepare_fit(model, train_ds)
     from tfslm.training.interrupt import graceful_stop
 
     try:
