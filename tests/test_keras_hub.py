@@ -441,7 +441,11 @@ def test_train_on_keras_hub_killed_with_sigkill_in_epoch_2_resumes(tmp_path):
     assert not (run_dir / "backup").exists()
 
 
-def test_keras3_sigterm_mid_epoch_stops_at_once_and_resumes_from_the_last_epoch_end(tmp_path, on_keras_hub, monkeypatch, caplog):
+@pytest.mark.parametrize("signal_at, resumed_epoch", [(15, 2), (21, 3)])
+def test_keras3_sigterm_stops_at_the_next_step_and_resumes_from_the_last_epoch_end(tmp_path, on_keras_hub, monkeypatch, caplog,
+                                                                                   signal_at, resumed_epoch):
+    """Asked at each of the 10 step ends and at the epoch end: the 15th ask is step 4 of epoch 2 (the epoch is
+    repeated on resume), the 21st its last step (the epoch-end backup is made first, then the run stops)."""
     import signal
 
     import tfslm.training.backup as backup_module
@@ -450,18 +454,19 @@ def test_keras3_sigterm_mid_epoch_stops_at_once_and_resumes_from_the_last_epoch_
     scores = [0.5, 0.9, 0.3, 0.2]
     calls = []
 
-    def sigterm_in_epoch_2():  # asked once per step end: the 15th is step 5 of epoch 2
+    def sigterm_from(n):
         calls.append(1)
-        return signal.SIGTERM if len(calls) >= 15 else None
+        return signal.SIGTERM if len(calls) >= n else None
 
-    monkeypatch.setattr(backup_module, "stop_requested", sigterm_in_epoch_2)
+    monkeypatch.setattr(backup_module, "stop_requested", lambda: sigterm_from(signal_at))
     with pytest.raises(TrainingInterrupted) as stopped:
         _keras3_toy_fit(tmp_path, scores, epochs=4)
-    assert stopped.value.backup == str(tmp_path / "backup") and len(calls) == 15
-    assert "a rerun repeats this epoch from its start" in caplog.text
+    assert stopped.value.backup == str(tmp_path / "backup")
+    assert ("a rerun repeats this epoch from its start" in caplog.text) == (resumed_epoch == 2)
     monkeypatch.setattr(backup_module, "stop_requested", lambda: None)
     model, history, backup, _, _ = _keras3_toy_fit(tmp_path, scores, epochs=4, seed=7)
-    assert backup.resumed_from["epoch"] == 2 and history.epoch == [0, 1, 2, 3] and int(model.optimizer.iterations) == 40
+    assert backup.resumed_from["epoch"] == resumed_epoch
+    assert history.epoch == [0, 1, 2, 3] and int(model.optimizer.iterations) == 40
 
 
 @pytest.mark.slow

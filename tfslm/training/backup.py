@@ -342,15 +342,17 @@ class _TrainingBackupLogic:
         # step + steps_per_execution - 1), so counts are in optimizer steps.
         signum = stop_requested()
         internals = _internals()
-        if not self._steps or batch + 1 >= self._steps or not internals.step_backups:
-            if signum is not None and (not self._steps or not internals.step_backups):
+        if self._steps and batch + 1 >= self._steps:
+            return  # the epoch's last step: the epoch-end backup follows (and stops on a pending signal)
+        if not self._steps or not internals.step_backups:
+            if signum is not None:
                 # No step backup is possible (unknown epoch length, or a Keras that resumes at epoch starts):
                 # stop now; the rerun resumes from the last epoch-end backup and repeats this epoch's steps.
                 backed_up = has_backup(self.backup_dir)
                 log.warning("backup: none mid-epoch (%s); a rerun %s", internals.step_backups_missing or "the epoch length is unknown",
                             "repeats this epoch from its start" if backed_up else "starts over")
                 raise TrainingInterrupted(signum, self.backup_dir if backed_up else None)
-            return  # the epoch's last step: the epoch-end backup follows
+            return
         current_epoch = internals.current_epoch(self)
         done = current_epoch * self._steps + batch + 1
         if signum is not None or (self.save_every_steps and done - self._last_backup_step >= self.save_every_steps):
