@@ -1,6 +1,7 @@
 """The float32 twin that validation metrics score (tfslm.training.float32_twin): what a mixed-precision run saves."""
 
 import numpy as np
+import pytest
 
 from tfslm.config import ModelConfig
 from tfslm.data.labels import LabelSpace
@@ -69,3 +70,30 @@ def test_validation_metrics_score_the_twin(tmp_path):
     callback.on_epoch_end(0, logs)
     assert logs["val_loss"] == evaluate_model(twin.model, val, LABELS)["loss"]
     assert logs["val_loss"] != evaluate_model(model, val, LABELS)["loss"]
+
+
+@pytest.mark.slow
+def test_a_bf16_run_reports_the_metrics_of_the_float32_model_it_saves(tmp_path):
+    """metrics.json of a mixed-precision run equals what the saved model scores on the validation split."""
+    from conftest import make_rows, tiny_config_dict, write_csv
+    from tfslm.config import config_from_dict
+    from tfslm.data.loading import load_data
+    from tfslm.serving.predictor import Predictor
+    from tfslm.tasks.base import Task
+    from tfslm.training.fit import train
+
+    train_csv = write_csv(tmp_path / "train.csv", make_rows(120, seed=4))
+    cfg = config_from_dict(tiny_config_dict(tmp_path, train_csv, training={"epochs": 2, "mixed_precision": "bf16"},
+                                            export={"saved_model": False}))
+    result = train(cfg, verbose=0)
+    assert result.metrics["speed"]["mixed_precision"] == "bf16"
+    validation = load_data(cfg.data, seed=cfg.training.seed, task=Task.from_config(cfg))["validation"]
+    texts, names = list(validation["text"]), result.metrics["labels"]
+    predictor = Predictor.from_run(result.run_dir)
+    predicted = predictor.predict(texts)
+    accuracy = float(np.mean([p == names[y] for p, y in zip(predicted, validation["label"])]))
+    assert result.metrics["validation"]["accuracy"] == pytest.approx(accuracy, abs=1e-9)
+    from tfslm.training.evaluation import evaluate_predictions
+
+    served = evaluate_predictions(predictor.logits(texts), np.asarray(validation["label"]), predictor.labels)
+    assert result.metrics["validation"]["loss"] == pytest.approx(served["loss"], rel=1e-4)

@@ -322,8 +322,9 @@ def _keras3_toy_fit(tmp_path, scores, *, epochs, crash_at_epoch=None, seed=0, pa
 
     Scripted.history, Scripted.weights, Scripted.start_iterations = [], {}, None
     metric = Scripted()
+    # start_from_epoch=1, as tfslm's training.min_epochs: Keras 3's best is None until an epoch is watched.
     es = for_keras(EarlyStoppingWithTieBreak, keras)(monitor="val_score", mode="max", patience=patience or epochs + 1,
-                                                     restore_best_weights=True)
+                                                     restore_best_weights=True, start_from_epoch=1)
     csv_path = tmp_path / "logs" / "history.csv"
     csv_path.parent.mkdir(exist_ok=True)
     backup = for_keras(TrainingBackup, keras)(tmp_path / "backup", 3, early_stopping=es, validation_metrics=metric,
@@ -582,3 +583,41 @@ def test_keras3_multi_worker_fit_needs_both_workarounds(tmp_path):
         # tensorflow/tensorflow#72388: the step's scalar logs are reduced over axis 0.
         assert "Invalid reduction dimension 0 for input with 0 dimensions" in result["spec"]
         assert result["both"] == "ok"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("task_name", ["multi", "ordinal", "multi_label"])
+def test_score_and_multi_label_tasks_train_in_bf16_on_keras_hub(tmp_path, task_name):
+    """Every task type on keras_hub, in mixed precision: metrics.json describes the float32 model `predict` serves."""
+    from test_multi_label import MULTI, make_multi_rows
+    from test_tasks import TASKS, make_score_rows
+
+    from tfslm import load_config, train
+    from tfslm.data.loading import load_data
+    from tfslm.serving.predictor import Predictor
+    from tfslm.tasks.base import Task
+
+    if task_name == "multi_label":
+        rows, sections = make_multi_rows(96, seed=1), MULTI
+    else:
+        rows, sections = make_score_rows(96, seed=1), TASKS[task_name]
+    write_csv(tmp_path / "train.csv", rows)
+    cfg = tiny_config_dict(tmp_path, tmp_path / "train.csv", export={"saved_model": False}, **sections)
+    cfg["model"]["backend"] = "keras_hub"
+    cfg["training"].update(epochs=2, mixed_precision="bf16", early_stopping_patience=None)
+    (tmp_path / "cfg.yaml").write_text(yaml.safe_dump(cfg))
+    config = load_config(tmp_path / "cfg.yaml")
+    result = train(config, verbose=0)
+    assert result.metrics["speed"]["mixed_precision"] == "bf16" and result.metrics["model"]["type"] == "Functional"
+    validation = load_data(config.data, seed=config.training.seed, task=Task.from_config(config))["validation"]
+    predictor = Predictor.from_run(result.run_dir)
+    metrics = result.metrics["validation"]
+    if task_name == "multi_label":
+        predicted = predictor.predict(list(validation["text"]))
+        assert len(predicted) == metrics["num_examples"] and {"micro_f1", "macro_f1"} <= set(metrics)
+        return
+    raw = {r["text"]: r for r in rows}
+    texts = list(validation["text"])
+    decoded = predictor.predict_scores(texts)
+    truth = np.array([raw[t]["score"] for t in texts], dtype=np.float64)
+    assert metrics["mae"] == pytest.approx(np.mean(np.abs(decoded["score"] - truth)), abs=1e-4)

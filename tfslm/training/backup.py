@@ -464,7 +464,7 @@ class _TrainingBackupLogic:
             record["early_stopping"] = {
                 "wait": int(es.wait),
                 "stopped_epoch": int(es.stopped_epoch),
-                "best": float(es.best),
+                "best": None if es.best is None else float(es.best),  # Keras 3: None before the first watched epoch
                 "best_epoch": int(es.best_epoch),
                 "best_weights": best_file,
             }

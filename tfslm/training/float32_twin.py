@@ -1,30 +1,27 @@
-"""A float32 twin of a mixed-precision model, kept in step with it, so metrics score what is saved.
+"""A float32 twin of a mixed-precision model, kept in step with it: the model tfslm saves, serves and scores.
 
-tfslm saves and serves a float32 model whatever it trained in
-(:func:`tfslm.training.performance.float32_copy`). Scored on the bf16 training
-model, the validation metrics would describe a different model: an output
-near a rounding boundary (a score grid step, a class tie) decodes one way in
-bf16 and the other in float32, so ``metrics.json`` would disagree with
-``tfslm predict`` on the run it describes, and early stopping would pick the
-epoch by numbers nobody is served. The twin is built once, outside any
-``tf.distribute`` scope (plain variables, no collective set-up), and takes the
-training model's weights each time it is asked for.
+tfslm saves and serves a float32 model whatever it trained in. Scored on the
+bf16 training model, ``metrics.json`` would describe a different model: an
+output near a rounding boundary (a score grid step, a class tie) decodes one
+way in bf16 and the other in float32, so ``metrics.json`` would disagree with
+``tfslm predict`` on the run it describes. ``tfslm train`` scores the twin
+after training; the epochs are scored on the training model (a float32 pass
+each epoch would double the validation's share of a bf16 epoch). To score
+every epoch in float32 in your own ``fit``, pass a twin to
+:class:`~tfslm.training.callbacks.ValidationMetrics` as ``scoring_model``.
+The twin is built once (outside any ``tf.distribute`` scope when made there:
+plain variables) and takes the training model's weights each time it is asked for.
 
 Example:
     >>> twin = Float32Twin(model)                  # doctest: +SKIP
-    >>> scored = twin(model)                       # the twin, with model's current weights  # doctest: +SKIP
-    >>> scored.compute_dtype                       # doctest: +SKIP
+    >>> callbacks = tfslm.default_callbacks("runs/mine", val_ds, labels, cfg.training, scoring_model=twin)  # doctest: +SKIP
+    >>> twin(model).compute_dtype                  # the twin, with model's current weights  # doctest: +SKIP
     'float32'
 """
 
 from __future__ import annotations
 
-import logging
-
 __all__ = ["Float32Twin", "computes_in_float32"]
-
-log = logging.getLogger("tfslm")
-
 
 def computes_in_float32(model) -> bool:
     """Whether ``model`` (a window model, or the :class:`~tfslm.training.documents.DocumentModel` around one) computes in float32."""
@@ -64,6 +61,4 @@ def _build_twin(model):
     twin = float32_copy(window_model_of(model))
     if isinstance(model, DocumentModel):
         twin = DocumentModel(twin, pooling=model.pooling)
-    log.info("validation: scored on a float32 twin of the %s training model (the numbers the saved model serves)",
-             window_model_of(model).compute_dtype)
     return twin
