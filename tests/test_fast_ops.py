@@ -130,3 +130,39 @@ def test_dropout_keys_are_validated_in_one_line(tmp_path, train_csv, key, value)
     section, name = key.split(".")
     with pytest.raises(ConfigError, match=rf"^{key}: "):
         config_from_dict(tiny_config_dict(tmp_path, train_csv, **{section: {name: value}}))
+
+
+def test_fused_tanh_gelu_equals_tf_nn_gelu_approximate_with_its_gradient():
+    import tensorflow as tf
+
+    from tfslm.training.gelu import fused_gelu_tanh
+
+    x = tf.random.normal([4, 16, 48], seed=3) * 3
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(x)
+        ours, theirs = fused_gelu_tanh(x), tf.nn.gelu(x, approximate=True)
+    np.testing.assert_allclose(ours.numpy(), theirs.numpy(), atol=1e-6)
+    np.testing.assert_allclose(tape.gradient(ours, x).numpy(), tape.gradient(theirs, x).numpy(), atol=1e-5)
+
+
+@pytest.mark.slow
+def test_use_fused_gelu_reaches_keras_hub_bert_and_restores_it():
+    pytest.importorskip("keras_hub")
+    import keras
+    import keras_hub
+
+    from tfslm.training.gelu import fused_gelu_tanh, restore_gelu, use_fused_gelu
+
+    backbone = keras_hub.models.BertBackbone(vocabulary_size=60, num_layers=2, num_heads=2, hidden_dim=16, intermediate_dim=32,
+                                             max_sequence_length=16)
+    model = keras_hub.models.BertTextClassifier(backbone, num_classes=3, preprocessor=None, dropout=0.0)
+    features = {"token_ids": np.array([[2, 5, 9, 3, 0, 0]]), "segment_ids": np.zeros((1, 6), "int32"),
+                "padding_mask": np.array([[1, 1, 1, 1, 0, 0]])}
+    before = np.asarray(model(features))
+    assert use_fused_gelu(model) == 2  # the intermediate Dense of each encoder layer
+    dense = [layer for layer in model._flatten_layers() if type(layer).__name__ == "Dense" and layer.activation is fused_gelu_tanh]
+    assert len(dense) == 2
+    np.testing.assert_allclose(np.asarray(model(features)), before, atol=1e-5)
+    assert restore_gelu(model) == 2 and use_fused_gelu(model) == 2 and restore_gelu(model) == 2
+    config = keras.saving.serialize_keras_object(model)
+    assert "fused_gelu" not in str(config)  # the saved model names KerasHub's own activation again

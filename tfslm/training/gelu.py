@@ -11,7 +11,9 @@ ops it replaces.
 
 :func:`use_fused_gelu` points every exact-GELU activation of a tf-keras model at it
 (``intermediate_act_fn`` in BERT-like layers, ``activation`` in DistilBERT's), and
-:func:`restore_gelu` undoes that before the model is saved, so a SavedModel never needs XLA.
+KerasHub's tanh-approximate GELU (its BERT's intermediate ``Dense``) at
+:func:`fused_gelu_tanh`, the same formula fused; :func:`restore_gelu` undoes that before
+the model is saved, so a SavedModel never needs XLA.
 
 Example:
     >>> use_fused_gelu(model)    # doctest: +SKIP
@@ -24,7 +26,7 @@ import math
 
 import tensorflow as tf
 
-__all__ = ["fused_gelu", "restore_gelu", "use_fused_gelu"]
+__all__ = ["fused_gelu", "fused_gelu_tanh", "restore_gelu", "use_fused_gelu"]
 
 _ATTRIBUTES = ("intermediate_act_fn", "activation", "act_fn")  # where transformers' TF layers keep their activation
 _ORIGINAL = "_tfslm_original_activation"
@@ -44,6 +46,34 @@ def _backward(x, dy):
     return tf.cast(tf.cast(dy, tf.float32) * (cdf + y * pdf), x.dtype)
 
 
+_TANH_SCALE = math.sqrt(2.0 / math.pi)
+
+
+@tf.function(jit_compile=True, reduce_retracing=True)
+def _forward_tanh(x):
+    y = tf.cast(x, tf.float32)
+    return tf.cast(0.5 * y * (1.0 + tf.tanh(_TANH_SCALE * (y + 0.044715 * y * y * y))), x.dtype)
+
+
+@tf.function(jit_compile=True, reduce_retracing=True)
+def _backward_tanh(x, dy):
+    y = tf.cast(x, tf.float32)
+    t = tf.tanh(_TANH_SCALE * (y + 0.044715 * y * y * y))
+    grad = 0.5 * (1.0 + t) + 0.5 * y * (1.0 - t * t) * _TANH_SCALE * (1.0 + 3.0 * 0.044715 * y * y)
+    return tf.cast(tf.cast(dy, tf.float32) * grad, x.dtype)
+
+
+@tf.custom_gradient
+def fused_gelu_tanh(x):
+    """The tanh-approximate GELU (``tf.nn.gelu(x, approximate=True)``, KerasHub's BERT), fused the same way.
+
+    Example:
+        >>> round(float(fused_gelu_tanh(tf.constant([1.0]))[0]), 4)
+        0.8412
+    """
+    return _forward_tanh(x), lambda dy: _backward_tanh(x, dy)
+
+
 @tf.custom_gradient
 def fused_gelu(x):
     """Exact GELU, ``x * Phi(x)``, forward and backward each one XLA loop in float32.
@@ -56,23 +86,44 @@ def fused_gelu(x):
 
 
 def _is_exact_gelu(fn) -> bool:
-    """tf-keras' ``activations.gelu`` / ``tf.nn.gelu`` (exact by default), as transformers' ACT2FN["gelu"] gives them.
-
-    Keras 3 functions (KerasHub's layers) are left alone: their models are not tf-keras ones.
-    """
+    """tf-keras' ``activations.gelu`` / ``tf.nn.gelu`` (exact by default), as transformers' ACT2FN["gelu"] gives them."""
     return fn is tf.keras.activations.gelu or fn is tf.nn.gelu or (
         callable(fn) and getattr(fn, "__name__", "") == "gelu" and getattr(fn, "__module__", "").startswith("tf_keras"))
 
 
+def _is_keras_hub_tanh_gelu(fn) -> bool:
+    """KerasHub's ``gelu_approximate`` (BERT's intermediate activation there: ``tf.nn.gelu(x, approximate=True)``)."""
+    return callable(fn) and getattr(fn, "__name__", "") == "gelu_approximate" and getattr(fn, "__module__", "").startswith("keras_hub")
+
+
+def _fused_for(layer, name: str, fn):
+    if _is_exact_gelu(fn):
+        return fused_gelu
+    if name == "activation" and type(layer).__name__ in ("Dense", "EinsumDense") and _is_keras_hub_tanh_gelu(fn):
+        return fused_gelu_tanh  # only where the layer applies it (its encoder keeps a copy for building)
+    return None
+
+
+def _layers_of(model):
+    # tf-keras models are tf.Modules (``submodules``); Keras 3 ones are not, and list theirs with
+    # ``_flatten_layers`` (no public equivalent walks nested functional models).
+    submodules = getattr(model, "submodules", None)
+    if submodules is not None:
+        return submodules
+    flatten = getattr(model, "_flatten_layers", None)
+    return list(flatten(include_self=True, recursive=True)) if flatten is not None else []
+
+
 def use_fused_gelu(model) -> int:
-    """Point every exact-GELU activation attribute of ``model``'s layers at :func:`fused_gelu`; return how many."""
+    """Point every GELU activation of ``model``'s layers at its fused twin (:func:`fused_gelu`, :func:`fused_gelu_tanh`); return how many."""
     count = 0
-    for layer in getattr(model, "submodules", ()):
+    for layer in _layers_of(model):
         for name in _ATTRIBUTES:
             fn = layer.__dict__.get(name)
-            if _is_exact_gelu(fn):
+            fused = _fused_for(layer, name, fn)
+            if fused is not None:
                 object.__setattr__(layer, _ORIGINAL, (name, fn))  # not tracked by Keras: a function, not a layer
-                object.__setattr__(layer, name, fused_gelu)
+                object.__setattr__(layer, name, fused)
                 count += 1
     return count
 
@@ -80,7 +131,7 @@ def use_fused_gelu(model) -> int:
 def restore_gelu(model) -> int:
     """Undo :func:`use_fused_gelu` (before saving: a SavedModel should not need XLA); return how many."""
     count = 0
-    for layer in getattr(model, "submodules", ()):
+    for layer in _layers_of(model):
         original = layer.__dict__.get(_ORIGINAL)
         if original is not None:
             object.__setattr__(layer, original[0], original[1])
