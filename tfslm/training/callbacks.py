@@ -70,9 +70,10 @@ class ValidationMetrics(_ValidationMetricsLogic, tf.keras.callbacks.Callback):
         windows: ``doc_index`` when ``validation_data`` holds text windows.
         train_targets: the training targets; each epoch's metrics are then those of the decoding
             fitted on that epoch's outputs (a score stretch, thresholds), as the run will be saved.
-        scoring_model: ``model -> the model to score`` (None: the training model itself);
-            ``tfslm train`` passes a :class:`~tfslm.training.float32_twin.Float32Twin`, so a
-            mixed-precision run is scored in float32, as it is saved and served.
+        scoring_model: ``model -> the model to score`` (None: the training model itself), e.g. a
+            :class:`~tfslm.training.float32_twin.Float32Twin`, so a mixed-precision run is scored in
+            float32, as tfslm saves and serves it (``tfslm train`` scores its epochs on the training
+            model: a float32 pass each epoch costs twice the bf16 one).
     """
 
 

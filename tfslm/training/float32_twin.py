@@ -23,6 +23,7 @@ from __future__ import annotations
 
 __all__ = ["Float32Twin", "computes_in_float32"]
 
+
 def computes_in_float32(model) -> bool:
     """Whether ``model`` (a window model, or the :class:`~tfslm.training.documents.DocumentModel` around one) computes in float32."""
     from tfslm.training.documents import window_model_of
