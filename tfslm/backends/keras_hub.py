@@ -474,14 +474,20 @@ class KerasInternals:
     def current_epoch(self, callback) -> int:
         return int(getattr(callback, "_current_epoch", 0))
 
+    @staticmethod
+    def _position(path) -> dict | None:
+        """``position.json`` read, when it names a weights file that exists beside it; else None."""
+        path = Path(path)
+        try:
+            saved = json.loads(path.read_text(encoding="utf-8"))
+            return saved if (path.parent / saved["weights"]).is_file() else None
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
     def latest_backup(self, backup_dir) -> str | None:
         """``backup_dir/keras/position.json`` when it names a weights file that exists, else None."""
         position = Path(backup_dir) / _BACKUP_SUBDIR / _POSITION_FILE
-        try:
-            weights = json.loads(position.read_text(encoding="utf-8"))["weights"]
-        except (OSError, ValueError, KeyError, TypeError):
-            return None
-        return os.fspath(position) if (position.parent / weights).is_file() else None
+        return os.fspath(position) if self._position(position) is not None else None
 
     def backup_counters(self, checkpoint_path: str) -> tuple[int, int]:
         saved = json.loads(Path(checkpoint_path).read_text(encoding="utf-8"))
@@ -491,15 +497,14 @@ class KerasInternals:
         """Load the backup's weights and optimizer state into ``callback.model``; ``fit`` then starts at the next epoch."""
         model = callback.model
         model._initial_epoch = None  # a resumed fit of this model before left its start epoch here
-        path = self.latest_backup(callback.backup_dir)
-        if path is None:
+        position = Path(callback.backup_dir) / _BACKUP_SUBDIR / _POSITION_FILE
+        saved = self._position(position)
+        if saved is None:
             return False
-        epoch, _ = self.backup_counters(path)
         if model.optimizer is not None and not model.optimizer.built:
             model.optimizer.build(model.trainable_variables)  # its slots must exist to take the saved ones
-        weights = json.loads(Path(path).read_text(encoding="utf-8"))["weights"]
-        model.load_weights(os.fspath(Path(path).parent / weights))
-        model._initial_epoch = epoch + 1  # read by fit right after on_train_begin
+        model.load_weights(os.fspath(position.parent / saved["weights"]))
+        model._initial_epoch = int(saved["epoch"]) + 1  # read by fit right after on_train_begin
         return True
 
     def initial_counters(self, model, steps_per_epoch: int | None) -> tuple[int, int]:

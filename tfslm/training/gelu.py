@@ -47,19 +47,25 @@ def _backward(x, dy):
 
 
 _TANH_SCALE = math.sqrt(2.0 / math.pi)
+_TANH_CUBIC = 0.044715
+
+
+def _tanh_of(y):
+    """``tanh(sqrt(2/pi) * (y + 0.044715 y^3))``, the tanh GELU's inner term (inlined by XLA in both loops)."""
+    return tf.tanh(_TANH_SCALE * (y + _TANH_CUBIC * y * y * y))
 
 
 @tf.function(jit_compile=True, reduce_retracing=True)
 def _forward_tanh(x):
     y = tf.cast(x, tf.float32)
-    return tf.cast(0.5 * y * (1.0 + tf.tanh(_TANH_SCALE * (y + 0.044715 * y * y * y))), x.dtype)
+    return tf.cast(0.5 * y * (1.0 + _tanh_of(y)), x.dtype)
 
 
 @tf.function(jit_compile=True, reduce_retracing=True)
 def _backward_tanh(x, dy):
     y = tf.cast(x, tf.float32)
-    t = tf.tanh(_TANH_SCALE * (y + 0.044715 * y * y * y))
-    grad = 0.5 * (1.0 + t) + 0.5 * y * (1.0 - t * t) * _TANH_SCALE * (1.0 + 3.0 * 0.044715 * y * y)
+    t = _tanh_of(y)
+    grad = 0.5 * (1.0 + t) + 0.5 * y * (1.0 - t * t) * _TANH_SCALE * (1.0 + 3.0 * _TANH_CUBIC * y * y)
     return tf.cast(tf.cast(dy, tf.float32) * grad, x.dtype)
 
 
