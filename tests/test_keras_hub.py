@@ -231,6 +231,91 @@ def test_minilm_encoder_matches_the_transformers_tf_model():
     # ... and with the exact GELU the converted weights give transformers' outputs.
     assert gap() < 1e-4
 
+    # Training too: the same head weights and batches through each backend's own optimizer and loss give the same
+    # losses step after step: within 1e-6 here; without sum_duplicate_sparse_gradients, 1e-4 to 6e-4 off from the 2nd step.
+    import tensorflow as tf
+
+    from tfslm.backends import use_backend
+    from tfslm.config import TrainingConfig
+    from tfslm.training.optimizer import compile_model
+
+    hf_dense = [layer for layer in hf_model.submodules if isinstance(layer, tf.keras.layers.Dense) and layer.units == 3][-1]
+    task_of(kh_model).output_dense.kernel.assign(hf_dense.kernel.numpy())
+    task_of(kh_model).output_dense.bias.assign(hf_dense.bias.numpy())
+    training = TrainingConfig(epochs=1, learning_rate=1e-4, warmup_ratio=0.0)  # the first step is a real update
+    batch = hf_tok([" ".join(texts * 4), texts[1] * 3, texts[0] * 5, "bread " * 40], padding="max_length", truncation=True,
+                   max_length=64, return_tensors="np")  # every row shares segment 0; words repeat
+    x = {name: batch[name] for name in ("input_ids", "attention_mask", "token_type_ids")}
+    losses = {}
+    for name, model in (("transformers", hf_model), ("keras_hub", kh_model)):
+        use_backend(name, announce=False)
+        compile_model(model, training, steps_per_epoch=4)
+        losses[name] = [float(model.train_on_batch(x, np.array([0, 2, 1, 2]), return_dict=True)["loss"]) for _ in range(4)]
+    assert losses["keras_hub"] == pytest.approx(losses["transformers"], rel=2e-5)
+    assert losses["transformers"][-1] < losses["transformers"][0]  # it trained
+
+
+def test_checkpoint_dropout_is_the_configs_else_the_checkpoints_own(caplog):
+    from tfslm.backends.keras_hub import checkpoint_dropout
+    from tfslm.config import ModelConfig
+
+    bert = {"hidden_dropout_prob": 0.1, "attention_probs_dropout_prob": 0.1, "classifier_dropout": None}
+    distilbert = {"dropout": 0.1, "attention_dropout": 0.1, "seq_classif_dropout": 0.2}
+    assert checkpoint_dropout(ModelConfig(), bert) == (0.1, 0.1)
+    assert checkpoint_dropout(ModelConfig(), {**bert, "hidden_dropout_prob": 0.0}) == (0.0, 0.0)  # not KerasHub's 0.1
+    assert checkpoint_dropout(ModelConfig(), distilbert) == (0.1, 0.2)
+    assert checkpoint_dropout(ModelConfig(dropout=0.0), distilbert) == (0.0, 0.0)
+    assert checkpoint_dropout(ModelConfig(), {}) == (0.1, 0.1)
+    assert "attention_dropout" not in caplog.text
+    with caplog.at_level("INFO", logger="tfslm"):
+        checkpoint_dropout(ModelConfig(dropout=0.1, attention_dropout=0.0), bert)
+    assert "model.attention_dropout 0.0 has no KerasHub counterpart" in caplog.text
+
+
+def test_keras3_adam_on_duplicate_embedding_rows_needs_the_summed_gradient():
+    # Keras 3's Adam squares an IndexedSlices gradient slice by slice: a row that appears twice in a batch gets the
+    # second moment g1**2 + g2**2, not (g1 + g2)**2, and steps too far. tf-keras (and the dense gradient) sum first.
+    import keras
+    import tensorflow as tf
+
+    from tfslm.backends.keras_hub import sum_duplicate_sparse_gradients
+
+    def one_step(optimizer, densify: bool):
+        embedding = keras.layers.Embedding(4, 3, embeddings_initializer=keras.initializers.Constant(0.5))
+        ids = tf.constant([[1, 1, 1, 2]])  # row 1 three times
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(embedding(ids) * tf.constant([[[1.0], [2.0], [-0.5], [1.0]]]))
+        (gradient,) = tape.gradient(loss, embedding.trainable_variables)
+        assert isinstance(gradient, tf.IndexedSlices)
+        optimizer.apply([tf.convert_to_tensor(gradient) if densify else gradient], embedding.trainable_variables)
+        return embedding.embeddings.numpy()
+
+    dense = one_step(keras.optimizers.Adam(0.1), densify=True)
+    as_keras_does = one_step(keras.optimizers.Adam(0.1), densify=False)
+    assert not np.allclose(as_keras_does[1], dense[1], atol=1e-3)  # the bug: row 1 moved 1.09x as far (sqrt(6.25 / 5.25))
+    fixed = one_step(sum_duplicate_sparse_gradients(keras.optimizers.Adam(0.1)), densify=False)
+    np.testing.assert_allclose(fixed, dense, atol=1e-6)
+
+
+@needs_minilm
+@pytest.mark.slow
+@pytest.mark.parametrize("dropout", [0.0, None])
+def test_model_dropout_reaches_the_converted_encoder(dropout):
+    # KerasHub's converter ignores config.json's rates: its BertBackbone trained at 0.1 even with model.dropout 0.
+    import keras
+
+    from tfslm.backends import get_backend
+    from tfslm.backends.keras_hub import task_of
+    from tfslm.config import ModelConfig
+    from tfslm.data.labels import LabelSpace
+
+    model, _ = get_backend("keras_hub").build_model(ModelConfig(checkpoint=str(MINILM), dropout=dropout), LabelSpace(["a", "b"]))
+    head = task_of(model)
+    rates = {layer.rate for layer in head._flatten_layers() if isinstance(layer, keras.layers.Dropout)}
+    rates |= {layer._dropout for layer in head._flatten_layers() if isinstance(layer, keras.layers.MultiHeadAttention)}
+    assert rates == {0.0 if dropout == 0.0 else 0.1}  # None: MiniLM's own hidden_dropout_prob
+    assert head.backbone.get_config()["dropout"] == (0.0 if dropout == 0.0 else 0.1)
+
 
 # ------------------------------------------------------------ the rest of the training stack on Keras 3
 @pytest.mark.slow

@@ -98,12 +98,41 @@ def _uses_segments(task_model) -> bool:
 
 
 def _dropout(model_cfg) -> float:
-    """The head's (and, from scratch, the backbone's) dropout: ``model.dropout``, 0.1 when unset.
-
-    KerasHub's converter keeps a checkpoint's own encoder dropout; ``model.attention_dropout``
-    has no KerasHub counterpart (its backbones take one rate).
-    """
+    """From scratch, the backbone's and the head's dropout: ``model.dropout``, 0.1 when unset."""
     return 0.1 if model_cfg.dropout is None else float(model_cfg.dropout)
+
+
+# A checkpoint config's own rates, first key present wins (transformers' reading of them).
+_ENCODER_RATE_KEYS = ("hidden_dropout_prob", "dropout")
+_HEAD_RATE_KEYS = ("classifier_dropout", "seq_classif_dropout", "hidden_dropout_prob", "dropout")
+
+
+def _checkpoint_rate(hf_config: dict, keys) -> float:
+    rates = [hf_config.get(key) for key in keys]
+    return next((float(rate) for rate in rates if isinstance(rate, (int, float))), 0.1)
+
+
+def checkpoint_dropout(model_cfg, hf_config: dict) -> tuple[float, float]:
+    """``(encoder, head)`` dropout for a converted checkpoint: ``model.dropout``, else the checkpoint's own.
+
+    KerasHub's converters do not read a checkpoint's dropout (its backbones then train at their
+    class default, 0.1 for BERT whatever config.json says), so tfslm passes the rate itself: the
+    same ones the transformers backend trains with. KerasHub's encoders take one rate for the
+    hidden states and the attention probabilities; ``model.attention_dropout`` has no counterpart.
+
+    Example:
+        >>> checkpoint_dropout(ModelConfig(dropout=0.0), {"hidden_dropout_prob": 0.1})  # doctest: +SKIP
+        (0.0, 0.0)
+    """
+    if model_cfg.dropout is not None:
+        encoder = head = float(model_cfg.dropout)
+    else:
+        encoder, head = _checkpoint_rate(hf_config, _ENCODER_RATE_KEYS), _checkpoint_rate(hf_config, _HEAD_RATE_KEYS)
+    attention = model_cfg.attention_dropout
+    if attention is not None and float(attention) != encoder:
+        log.info("keras_hub: model.attention_dropout %s has no KerasHub counterpart (its encoders take one rate); "
+                 "the attention probabilities train at the encoder's %s", attention, encoder)
+    return encoder, head
 
 
 def build_scratch_model(model_cfg, labels, tokenizer, task=None):
@@ -146,23 +175,32 @@ def load_checkpoint_model(model_cfg, labels, task=None):
     if not (directory / "model.safetensors").is_file():
         raise ModelError(f"model.checkpoint: {directory} has no model.safetensors, which KerasHub's converter reads; "
                          "save the checkpoint with safetensors, or use model.backend: transformers")
+    hf_config = _read_config(directory)
+    encoder_rate, head_rate = checkpoint_dropout(model_cfg, hf_config)
     try:
+        backbone = keras_hub.models.Backbone.from_preset(os.fspath(directory), dropout=encoder_rate)
         head = keras_hub.models.TextClassifier.from_preset(
-            os.fspath(directory), num_classes=_num_outputs(labels, task), preprocessor=None, activation=None,
-            dropout=_dropout(model_cfg))
-    except (ValueError, KeyError, NotImplementedError) as exc:
+            os.fspath(directory), backbone=backbone, num_classes=_num_outputs(labels, task), preprocessor=None,
+            activation=None, dropout=head_rate)
+    except (ValueError, KeyError, NotImplementedError, TypeError) as exc:
         raise ModelError(f"model.checkpoint: KerasHub cannot convert {directory} ({' '.join(str(exc).split())[:200]}); "
                          "use model.backend: transformers for it") from None
-    _note_activation(directory, head)
+    _note_activation(hf_config, head)
     return _wrap(head, _uses_segments(head))
 
 
-def _note_activation(directory: Path, head) -> None:
-    """One log line where KerasHub computes another GELU than the checkpoint was trained with."""
+def _read_config(directory: Path) -> dict:
+    """The checkpoint's ``config.json`` ({} when unreadable: KerasHub's converter then says what is wrong)."""
     try:
-        hidden_act = json.loads((directory / "config.json").read_text(encoding="utf-8")).get("hidden_act")
+        config = json.loads((directory / "config.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return
+        return {}
+    return config if isinstance(config, dict) else {}
+
+
+def _note_activation(hf_config: dict, head) -> None:
+    """One log line where KerasHub computes another GELU than the checkpoint was trained with."""
+    hidden_act = hf_config.get("hidden_act")
     layers = getattr(head.backbone, "transformer_layers", None) or []
     activation = getattr(layers[0], "activation", None) if layers else None
     if hidden_act == "gelu" and getattr(activation, "__name__", "") == "gelu_approximate":
@@ -350,7 +388,7 @@ def create_optimizer(*, learning_rate: float, total_steps: int, warmup_steps: in
         optimizer.exclude_from_weight_decay(var_names=_NO_DECAY)
     else:
         optimizer = keras.optimizers.Adam(learning_rate=lr, epsilon=1e-8)
-    return optimizer, lr
+    return sum_duplicate_sparse_gradients(optimizer), lr
 
 
 @contextlib.contextmanager
@@ -394,6 +432,44 @@ def float32_copy(model):
 
 
 # ---------------------------------------------------------------- upstream workarounds
+def _summed_slices(gradient):
+    """An ``IndexedSlices`` gradient with one slice per index (duplicates summed), as tf-keras' optimizers make it."""
+    import tensorflow as tf
+
+    if not isinstance(gradient, tf.IndexedSlices):
+        return gradient
+    indices, positions = tf.unique(gradient.indices)
+    values = tf.math.unsorted_segment_sum(gradient.values, positions, tf.shape(indices)[0])
+    return tf.IndexedSlices(values, indices, gradient.dense_shape)
+
+
+def sum_duplicate_sparse_gradients(optimizer):
+    """Make ``optimizer`` (Keras 3) update with each embedding row's gradient summed first; returns it.
+
+    Why (no upstream issue found): on the TensorFlow backend an embedding's gradient is a
+    ``tf.IndexedSlices`` with one slice per token, so a token that occurs 100 times in a batch
+    has 100 slices. Keras 3's Adam squares the gradient with ``ops.square``, which on
+    ``IndexedSlices`` squares slice by slice and sums after: the second moment becomes
+    ``sum(g_i**2)`` instead of ``(sum g_i)**2``. Frequent tokens' embedding rows, and the
+    segment embedding every token shares, then step up to sqrt(count) times too far: with the
+    same weights and batches, a keras_hub run left transformers' from its first update
+    (the segment embedding moved 5.4x as far). tf-keras' optimizers sum duplicates before any
+    update; this does the same in ``update_step``, after any cross-replica reduction. The
+    class stays Keras' own, so a saved model reloads without tfslm. ``tests/test_keras_hub.py``
+    shows the bug and the fix.
+
+    Example:
+        >>> optimizer = sum_duplicate_sparse_gradients(keras.optimizers.Adam(1e-4))  # doctest: +SKIP
+    """
+    update_step = optimizer.update_step
+
+    def update_step_with_summed_slices(gradient, variable, learning_rate):
+        return update_step(_summed_slices(gradient), variable, learning_rate)
+
+    optimizer.update_step = update_step_with_summed_slices
+    return optimizer
+
+
 def build_from_the_dataset_spec(model, dataset) -> None:
     """Make Keras 3's ``fit`` build ``model``'s training state from ``dataset.element_spec``, not from a reduced batch.
 
