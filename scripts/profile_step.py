@@ -10,6 +10,7 @@ matrix multiplications, as a table (and the trace directory for TensorBoard).
     python scripts/profile_step.py                                  # bf16 (auto on this CPU), 512 tokens
     python scripts/profile_step.py --set training.mixed_precision=off
     python scripts/profile_step.py --set model.max_length=256 --steps 4
+    python scripts/profile_step.py --set model.backend=keras_hub   # KerasHub on Keras 3
 
 Not a test: it needs ../shared.
 """
@@ -84,8 +85,12 @@ def main() -> int:
     task = Task.from_config(cfg)
     data = tfslm.load_data(cfg.data, seed=cfg.training.seed, task=task)
     perf = resolve_performance(cfg.training)
+    from tfslm.backends import use_backend
+
+    backend = use_backend(cfg.model.backend)  # as tfslm train: model.backend (auto resolved)
     with perf.policy_scope():
-        model, tokenizer = tfslm.build_model(cfg.model, data.labels, task=task)
+        model, tokenizer = backend.build_model(cfg.model, data.labels, task=task)
+        backend.ensure_built(model)
     from tfslm.training.dropout import use_fast_dropout
     from tfslm.training.gelu import use_fused_gelu
 
@@ -109,7 +114,7 @@ def main() -> int:
 
     totals, total = summarise(trace_dir)
     matmul = sum(v for k, v in totals.items() if k.startswith(MATMUL))
-    print(f"\n{cfg.model.checkpoint or cfg.model.architecture}, max_length {cfg.model.max_length}, batch "
+    print(f"\n{backend.name}: {cfg.model.checkpoint or cfg.model.architecture}, max_length {cfg.model.max_length}, batch "
           f"{cfg.training.batch_size}, {perf.policy}, fast_dropout {perf.fast_dropout}, fused_gelu {perf.fused_gelu}, {args.steps} steps in {seconds:.1f}s "
           f"({seconds / args.steps:.2f} s/step); load average {os.getloadavg()[0]:.1f}")
     print(f"TF op time (executor threads): {total / 1000:.1f} s; matmul family {100 * matmul / total:.1f}%\n")

@@ -166,3 +166,32 @@ def test_use_fused_gelu_reaches_keras_hub_bert_and_restores_it():
     assert restore_gelu(model) == 2 and use_fused_gelu(model) == 2 and restore_gelu(model) == 2
     config = keras.saving.serialize_keras_object(model)
     assert "fused_gelu" not in str(config)  # the saved model names KerasHub's own activation again
+
+
+@pytest.mark.slow
+def test_use_fast_dropout_reaches_keras_hub_bert_attention_included_and_restores_it(tmp_path):
+    pytest.importorskip("keras_hub")
+    import keras
+    import keras_hub
+
+    from tfslm.training.dropout import restore_keras_dropout, use_fast_dropout
+
+    backbone = keras_hub.models.BertBackbone(vocabulary_size=60, num_layers=2, num_heads=2, hidden_dim=16, intermediate_dim=32,
+                                             max_sequence_length=64, dropout=0.25)
+    model = keras_hub.models.BertTextClassifier(backbone, num_classes=3, preprocessor=None, dropout=0.25)
+    dropouts = [layer for layer in model._flatten_layers() if isinstance(layer, keras.layers.Dropout)]
+    features = {"token_ids": np.full((4, 64), 7), "segment_ids": np.zeros((4, 64), "int32"), "padding_mask": np.ones((4, 64), "int32")}
+    before = np.asarray(model(features))
+    # embeddings, then per layer: attention probabilities, attention output, feedforward; the head
+    assert use_fast_dropout(model) == len(dropouts) == 1 + 2 * 3 + 1
+    assert all(type(layer).__name__ == "Keras3FastDropout" for layer in dropouts)
+    np.testing.assert_allclose(np.asarray(model(features)), before, atol=1e-6)  # inference unchanged
+    dropped = np.asarray(dropouts[0](np.ones((64, 1000), "float32"), training=True))
+    assert float(np.mean(dropped == 0)) == pytest.approx(64 / 256, abs=0.01)  # byte masks at the rate
+    assert float(dropped.mean()) == pytest.approx(1.0, abs=0.02)
+    model.compile(optimizer="adam", loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    assert np.all(np.isfinite(model.train_on_batch(features, np.array([0, 1, 2, 0]))))  # trains through the masks
+    assert restore_keras_dropout(model) == len(dropouts)
+    assert all(type(layer) is keras.layers.Dropout for layer in dropouts)
+    model.save(tmp_path / "m.keras")  # plain Keras again: reloads without tfslm
+    assert "FastDropout" not in str(keras.saving.serialize_keras_object(model))

@@ -15,9 +15,10 @@ of 1/256 (0.1 becomes 0.1016) and the kept elements are scaled by the exact
 inverse keep probability, so the expectation is unchanged. The backward pass is
 one multiply by the same mask.
 
-:func:`use_fast_dropout` swaps every tf-keras ``Dropout`` of a model for
-:class:`FastDropout` in place (no weights change); ``tfslm train`` does this when
-``training.fast_dropout`` resolves on (see :mod:`tfslm.training.performance`).
+:func:`use_fast_dropout` swaps every ``Dropout`` of a model for :class:`FastDropout`
+(tf-keras) or its Keras 3 twin (KerasHub models) in place (no weights change); ``tfslm
+train`` does this when ``training.fast_dropout`` resolves on (see
+:mod:`tfslm.training.performance`).
 
 Example:
     >>> swapped = use_fast_dropout(model)     # doctest: +SKIP
@@ -27,7 +28,11 @@ Example:
 
 from __future__ import annotations
 
+import sys
+
 import tensorflow as tf
+
+from tfslm.training.model_layers import layers_of
 
 __all__ = ["FastDropout", "fast_dropout", "restore_keras_dropout", "use_fast_dropout"]
 
@@ -71,25 +76,57 @@ class FastDropout(tf.keras.layers.Dropout):
             training, lambda: fast_dropout(inputs, self.rate, self._get_noise_shape(inputs)), lambda: tf.identity(inputs))
 
 
-def use_fast_dropout(model) -> int:
-    """Turn every tf-keras ``Dropout`` inside ``model`` into a :class:`FastDropout` (in place); return how many.
+_KERAS3_FAST_DROPOUT: dict = {}  # Keras 3's Dropout class -> its FastDropout subclass, made once
 
-    The layers keep their rate, name and place; they hold no weights, so
-    checkpoints and saved models are unaffected. Keras 3 models are left as they are (0).
+
+def _keras3_dropout():
+    """Keras 3's ``Dropout`` class where Keras 3 is loaded (a KerasHub model imported it), else None."""
+    keras = sys.modules.get("keras")
+    if keras is None or not str(getattr(keras, "__version__", "")).startswith("3."):
+        return None
+    return keras.layers.Dropout
+
+
+def _keras3_fast_dropout(dropout_class):
+    """A Keras 3 ``Dropout`` whose training-mode mask comes from :func:`fast_dropout` (TensorFlow backend)."""
+    if dropout_class not in _KERAS3_FAST_DROPOUT:
+        class Keras3FastDropout(dropout_class):
+            def call(self, inputs, training=False):
+                if training and self.rate > 0 and self.noise_shape is None:
+                    return fast_dropout(inputs, self.rate)
+                return super().call(inputs, training=training)
+
+        _KERAS3_FAST_DROPOUT[dropout_class] = Keras3FastDropout
+    return _KERAS3_FAST_DROPOUT[dropout_class]
+
+
+def use_fast_dropout(model) -> int:
+    """Turn every ``Dropout`` inside ``model`` into a :class:`FastDropout` (in place); return how many.
+
+    tf-keras layers become :class:`FastDropout`, Keras 3 ones (KerasHub's, attention
+    probabilities included) the same mask on Keras 3's ``Dropout``. The layers keep their
+    rate, name and place; they hold no weights, so checkpoints and saved models are unaffected.
     """
+    keras3 = _keras3_dropout()
     count = 0
-    for layer in model.submodules if hasattr(model, "submodules") else ():
+    for layer in layers_of(model):
         if type(layer) is tf.keras.layers.Dropout and not isinstance(layer.rate, tf.Tensor):
             layer.__class__ = FastDropout  # same object, same attributes: only call() changes
+            count += 1
+        elif keras3 is not None and type(layer) is keras3 and isinstance(layer.rate, (int, float)):
+            layer.__class__ = _keras3_fast_dropout(keras3)
             count += 1
     return count
 
 
 def restore_keras_dropout(model) -> int:
     """Undo :func:`use_fast_dropout` (before the model is saved: its layers are plain Keras again); return how many."""
+    originals = {fast: keras_class for keras_class, fast in _KERAS3_FAST_DROPOUT.items()}
+    originals[FastDropout] = tf.keras.layers.Dropout
     count = 0
-    for layer in model.submodules if hasattr(model, "submodules") else ():
-        if type(layer) is FastDropout:
-            layer.__class__ = tf.keras.layers.Dropout
+    for layer in layers_of(model):
+        original = originals.get(type(layer))
+        if original is not None:
+            layer.__class__ = original
             count += 1
     return count

@@ -26,6 +26,8 @@ import math
 
 import tensorflow as tf
 
+from tfslm.training.model_layers import layers_of
+
 __all__ = ["fused_gelu", "fused_gelu_tanh", "restore_gelu", "use_fused_gelu"]
 
 _ATTRIBUTES = ("intermediate_act_fn", "activation", "act_fn")  # where transformers' TF layers keep their activation
@@ -110,20 +112,10 @@ def _fused_for(layer, name: str, fn):
     return None
 
 
-def _layers_of(model):
-    # tf-keras models are tf.Modules (``submodules``); Keras 3 ones are not, and list theirs with
-    # ``_flatten_layers`` (no public equivalent walks nested functional models).
-    submodules = getattr(model, "submodules", None)
-    if submodules is not None:
-        return submodules
-    flatten = getattr(model, "_flatten_layers", None)
-    return list(flatten(include_self=True, recursive=True)) if flatten is not None else []
-
-
 def use_fused_gelu(model) -> int:
     """Point every GELU activation of ``model``'s layers at its fused twin (:func:`fused_gelu`, :func:`fused_gelu_tanh`); return how many."""
     count = 0
-    for layer in _layers_of(model):
+    for layer in layers_of(model):
         for name in _ATTRIBUTES:
             fn = layer.__dict__.get(name)
             fused = _fused_for(layer, name, fn)
@@ -137,7 +129,7 @@ def use_fused_gelu(model) -> int:
 def restore_gelu(model) -> int:
     """Undo :func:`use_fused_gelu` (before saving: a SavedModel should not need XLA); return how many."""
     count = 0
-    for layer in _layers_of(model):
+    for layer in layers_of(model):
         original = layer.__dict__.get(_ORIGINAL)
         if original is not None:
             object.__setattr__(layer, original[0], original[1])
