@@ -231,17 +231,20 @@ def test_minilm_encoder_matches_the_transformers_tf_model():
     # ... and with the exact GELU the converted weights give transformers' outputs.
     assert gap() < 1e-4
 
-    # Training too: the same head weights and batches through each backend's own optimizer and loss give the same
+    # Training too: the same seeded head and batches through each backend's own optimizer and loss give the same
     # losses step after step: within 1e-6 here; without sum_duplicate_sparse_gradients, 1e-4 to 6e-4 off from the 2nd step.
-    import tensorflow as tf
-
     from tfslm.backends import use_backend
     from tfslm.config import TrainingConfig
+    from tfslm.training.fit import _seed_output_kernel
     from tfslm.training.optimizer import compile_model
 
-    hf_dense = [layer for layer in hf_model.submodules if isinstance(layer, tf.keras.layers.Dense) and layer.units == 3][-1]
-    task_of(kh_model).output_dense.kernel.assign(hf_dense.kernel.numpy())
-    task_of(kh_model).output_dense.bias.assign(hf_dense.bias.numpy())
+    heads = [get_backend(name).output_dense(model) for name, model in (("transformers", hf_model), ("keras_hub", kh_model))]
+    assert not np.allclose(heads[0].kernel.numpy(), np.asarray(heads[1].kernel))  # each backend's own random draw
+    for head in heads:
+        _seed_output_kernel(head, seed=42)  # as tfslm train does: training.seed draws the head, on either backend
+    np.testing.assert_array_equal(heads[0].kernel.numpy(), np.asarray(heads[1].kernel))
+    np.testing.assert_array_equal(heads[0].bias.numpy(), np.asarray(heads[1].bias))
+    assert float(np.std(heads[0].kernel.numpy())) == pytest.approx(0.02 * 0.88, rel=0.1)  # truncated normal, std 0.02
     training = TrainingConfig(epochs=1, learning_rate=1e-4, warmup_ratio=0.0)  # the first step is a real update
     batch = hf_tok([" ".join(texts * 4), texts[1] * 3, texts[0] * 5, "bread " * 40], padding="max_length", truncation=True,
                    max_length=64, return_tensors="np")  # every row shares segment 0; words repeat

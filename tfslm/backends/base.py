@@ -88,6 +88,9 @@ class Backend(Protocol):
     def prepare_fit(self, model: Any, train_dataset: Any) -> None:
         """Just before ``model.fit(train_dataset)``: the family's workarounds for upstream bugs in ``fit``, if any."""
 
+    def output_dense(self, model: Any) -> Any:
+        """The head's output ``Dense`` (one unit per output), or None when the model has none."""
+
     def set_output_bias(self, model: Any, values: Any) -> bool:
         """Set the head's output bias (one value per output); False when the model has no such layer."""
 

@@ -540,13 +540,21 @@ def set_output_bias(model, values) -> bool:
     """
     import tensorflow as tf
 
+    dense = output_dense(model)
+    if dense is None or dense.bias is None:
+        return False
+    dense.bias.assign(tf.cast(tf.reshape(values, dense.bias.shape), dense.bias.dtype))
+    return True
+
+
+def output_dense(model):
+    """The head's output layer: the last ``Dense`` with one unit per output (None if there is none)."""
+    import tensorflow as tf
+
     ensure_built(model)
     units = int(model.config.num_labels)
     dense = [layer for layer in model.submodules if isinstance(layer, tf.keras.layers.Dense) and layer.units == units]
-    if not dense or dense[-1].bias is None:
-        return False
-    dense[-1].bias.assign(tf.cast(tf.reshape(values, dense[-1].bias.shape), dense[-1].bias.dtype))
-    return True
+    return dense[-1] if dense else None
 
 
 def logits_of(output):
@@ -823,6 +831,9 @@ class HFTFBackend:
 
     def set_output_bias(self, model, values):
         return set_output_bias(model, values)
+
+    def output_dense(self, model):
+        return output_dense(model)
 
     def logits(self, output):
         return logits_of(output)

@@ -300,11 +300,16 @@ def input_names(model, tokenizer=None) -> list[str]:
 def set_output_bias(model, values) -> bool:
     import numpy as np
 
-    dense = getattr(task_of(model), "output_dense", None)
+    dense = output_dense(model)
     if dense is None or dense.bias is None:
         return False
     dense.bias.assign(np.reshape(np.asarray(values, dtype="float32"), dense.bias.shape))
     return True
+
+
+def output_dense(model):
+    """The KerasHub task's ``output_dense`` layer (None if the task has none)."""
+    return getattr(task_of(model), "output_dense", None)
 
 
 def forward_fn(model):
@@ -666,6 +671,9 @@ class KerasHubBackend:
 
     def set_output_bias(self, model, values):
         return set_output_bias(model, values)
+
+    def output_dense(self, model):
+        return output_dense(model)
 
     def logits(self, output):
         return output

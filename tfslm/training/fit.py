@@ -309,6 +309,7 @@ def _build_run_model(cfg: Config, data, task, dist, perf):
             model, tokenizer = backend.build_model(cfg.model, data.labels, task=task, tokenizer=data.tokenizer)
         else:
             model, tokenizer = backend.build_model(cfg.model, data.labels, train_texts=data["train"]["text"], task=task)
+        _seed_output_kernel(backend.output_dense(model), cfg.training.seed)
         bias = task.initial_output_bias(_train_targets(data))
         if bias is not None and backend.set_output_bias(model, bias):
             log.info("model: the head's output bias starts at the mean training target (%s)", ", ".join(f"{b:.3f}" for b in bias))
@@ -317,6 +318,25 @@ def _build_run_model(cfg: Config, data, task, dist, perf):
     if cfg.data.long_text == "document":
         model = _document_model(cfg, dist, perf, model)
     return model, tokenizer
+
+
+def _seed_output_kernel(dense, seed: int, stddev: float = 0.02) -> None:
+    """Draw the head's output kernel from ``training.seed`` with NumPy, so a seed starts the same head on either backend.
+
+    Each backend's own initialiser (truncated normal, std 0.02, in both) draws from its own
+    random stream; with this, the same config trains the same model on transformers and on
+    keras_hub, up to their kernels' rounding (``tests/test_keras_hub.py``).
+    """
+    import numpy as np
+
+    if dense is None:
+        return
+    rng = np.random.default_rng(seed)
+    shape = tuple(int(n) for n in dense.kernel.shape)
+    draw = rng.standard_normal(shape)
+    while (outside := np.abs(draw) > 2.0).any():  # truncated at two standard deviations, as Keras' TruncatedNormal
+        draw[outside] = rng.standard_normal(int(outside.sum()))
+    dense.kernel.assign((stddev * draw).astype("float32"))
 
 
 def _use_fast_ops(model, perf, backend_name: str) -> None:
