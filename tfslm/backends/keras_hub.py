@@ -97,9 +97,12 @@ def _uses_segments(task_model) -> bool:
     return "segment_ids" in task_model.backbone.input
 
 
+_DEFAULT_DROPOUT = 0.1  # where neither the config nor the checkpoint names a rate (transformers' default too)
+
+
 def _dropout(model_cfg) -> float:
     """From scratch, the backbone's and the head's dropout: ``model.dropout``, 0.1 when unset."""
-    return 0.1 if model_cfg.dropout is None else float(model_cfg.dropout)
+    return _DEFAULT_DROPOUT if model_cfg.dropout is None else float(model_cfg.dropout)
 
 
 # A checkpoint config's own rates, first key present wins (transformers' reading of them).
@@ -109,7 +112,7 @@ _HEAD_RATE_KEYS = ("classifier_dropout", "seq_classif_dropout", "hidden_dropout_
 
 def _checkpoint_rate(hf_config: dict, keys) -> float:
     rates = [hf_config.get(key) for key in keys]
-    return next((float(rate) for rate in rates if isinstance(rate, (int, float))), 0.1)
+    return next((float(rate) for rate in rates if isinstance(rate, (int, float))), _DEFAULT_DROPOUT)
 
 
 def checkpoint_dropout(model_cfg, hf_config: dict) -> tuple[float, float]:
