@@ -39,7 +39,27 @@ def op_type(name: str) -> str:
     return name.rsplit(":", 1)[-1] if ":" in name else name
 
 
-def summarise(trace_dir: str) -> tuple[collections.Counter, float]:
+# Where an op belongs, from its scope (first match wins): the levers are per concern, not per op type.
+CONCERNS = (
+    ("optimizer update", ("AdamWeightDecay", "Adam", "optimizer", "update_step", "ResourceApply")),
+    ("gradient aggregation / clipping", ("clip_by", "global_norm", "IndexedSlices", "UnsortedSegmentSum")),
+    ("LayerNorm", ("LayerNorm", "layer_norm", "layernorm")),
+    ("GELU", ("gelu", "Gelu", "intermediate_act")),
+    ("dropout", ("dropout", "Dropout")),
+    ("attention (scores, mask, softmax)", ("attention", "self/", "Softmax", "softmax")),
+    ("embeddings", ("embeddings", "Gather")),
+    ("loss / head", ("loss", "classifier", "pooler")),
+)
+
+
+def concern(name: str) -> str:
+    for label, needles in CONCERNS:
+        if any(n in name for n in needles):
+            return label
+    return "other"
+
+
+def summarise(trace_dir: str, key=None) -> tuple[collections.Counter, float]:
     """Wall time per TF op type, in ms, from the XPlane files under ``trace_dir``.
 
     Counts the events of TensorFlow's executor threads (``tf_Compute/*`` lines),
@@ -62,7 +82,7 @@ def summarise(trace_dir: str) -> tuple[collections.Counter, float]:
                 for event in line.events:
                     name = names.get(event.metadata_id, "")
                     if ":" in name and "::" not in name:
-                        totals[op_type(name)] += event.duration_ps / 1e9
+                        totals[(key or op_type)(name)] += event.duration_ps / 1e9
     return totals, sum(totals.values())
 
 
@@ -123,6 +143,10 @@ def main() -> int:
         print(f"| {name} | {ms:.0f} | {100 * ms / total:.1f}% |")
     rest = total - sum(ms for _, ms in totals.most_common(args.top))
     print(f"| (other) | {rest:.0f} | {100 * rest / total:.1f}% |")
+    by_concern, _ = summarise(trace_dir, key=concern)
+    print("\n| concern (op scope, forward and gradient) | ms | share |\n|---|---:|---:|")
+    for name, ms in by_concern.most_common():
+        print(f"| {name} | {ms:.0f} | {100 * ms / total:.1f}% |")
     print(f"\ntrace: {trace_dir} (tensorboard --logdir {trace_dir})")
     return 0
 
