@@ -34,6 +34,10 @@ sys.path.insert(0, str(REPO))
 MATMUL = ("MatMul", "BatchMatMul", "_FusedMatMul", "_MklMatMul", "_MklBatchMatMul", "_MklFusedMatMul", "Einsum", "Conv")
 
 
+XLA_RUN = "CpuExecutable::ExecuteAsyncOnStream"
+XLA_LABEL = "XLA-compiled kernels (fused GELU, LayerNorm)"
+
+
 def op_type(name: str) -> str:
     """``scope/op_name:OpType`` -> ``OpType`` (the profiler's TF-op event names)."""
     return name.rsplit(":", 1)[-1] if ":" in name else name
@@ -63,8 +67,9 @@ def summarise(trace_dir: str, key=None) -> tuple[collections.Counter, float]:
     """Wall time per TF op type, in ms, from the XPlane files under ``trace_dir``.
 
     Counts the events of TensorFlow's executor threads (``tf_Compute/*`` lines),
-    one per op execution, named ``scope/op:Type``; tf.data and Python spans
-    are left out. An op's intra-op parallel work (oneDNN, Eigen) is inside its
+    one per op execution, named ``scope/op:Type``, and the runs of XLA-compiled
+    functions on those threads (the fused kernels, one label for all: XLA's
+    own events carry no TF scope); tf.data and Python spans are left out. An op's intra-op parallel work (oneDNN, Eigen) is inside its
     wall time; two executor threads can run ops at once, so the total can
     exceed the elapsed time.
     """
@@ -83,6 +88,8 @@ def summarise(trace_dir: str, key=None) -> tuple[collections.Counter, float]:
                     name = names.get(event.metadata_id, "")
                     if ":" in name and "::" not in name:
                         totals[(key or op_type)(name)] += event.duration_ps / 1e9
+                    elif name == XLA_RUN:  # a jit_compile'd function's run: no TF op events inside
+                        totals[XLA_LABEL] += event.duration_ps / 1e9
     return totals, sum(totals.values())
 
 
