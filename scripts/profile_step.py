@@ -5,7 +5,9 @@ Builds the essay-br model exactly as `tfslm train configs/essay-br.yaml` does
 (MiniLM-L6 from ../shared, bucketed pipeline, the resolved precision), runs a
 few warm-up steps, traces --steps training steps with `tf.profiler`, and
 prints the TensorFlow ops' self time grouped by op type, with the share of
-matrix multiplications, as a table (and the trace directory for TensorBoard).
+matrix multiplications, then grouped by concern (the op's scope: optimizer
+update, LayerNorm, dropout, attention, ...), as tables (and the trace
+directory for TensorBoard).
 
     python scripts/profile_step.py                                  # bf16 (auto on this CPU), 512 tokens
     python scripts/profile_step.py --set training.mixed_precision=off
@@ -35,7 +37,7 @@ MATMUL = ("MatMul", "BatchMatMul", "_FusedMatMul", "_MklMatMul", "_MklBatchMatMu
 
 
 XLA_RUN = "CpuExecutable::ExecuteAsyncOnStream"
-XLA_LABEL = "XLA-compiled kernels (fused GELU, LayerNorm)"
+XLA_LABEL = "XLA-compiled kernels (training.fused_gelu)"
 
 
 def op_type(name: str) -> str:
@@ -69,8 +71,8 @@ def summarise(trace_dir: str, key=None) -> tuple[collections.Counter, float]:
     Counts the events of TensorFlow's executor threads (``tf_Compute/*`` lines),
     one per op execution, named ``scope/op:Type``, and the runs of XLA-compiled
     functions on those threads (the fused kernels, one label for all: XLA's
-    own events carry no TF scope); tf.data and Python spans are left out. An op's intra-op parallel work (oneDNN, Eigen) is inside its
-    wall time; two executor threads can run ops at once, so the total can
+    own events carry no TF scope); tf.data and Python spans are left out. An
+    op's intra-op parallel work (oneDNN, Eigen) is inside its wall time; two executor threads can run ops at once, so the total can
     exceed the elapsed time.
     """
     from tensorflow.tsl.profiler.protobuf import xplane_pb2
