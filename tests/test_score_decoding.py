@@ -63,6 +63,38 @@ def test_a_constant_prediction_is_shifted_not_blown_up():
     assert scale == 1.0 and abs(shift) < 1e-6
 
 
+def test_a_flat_validation_output_is_named_a_collapse_and_a_squeezed_one_is_not():
+    _, scaled, squeezed = squeezed_scores(200)
+    task = regression("stretch")
+    assert task.flat_output_warning(squeezed, scaled) is None  # a quarter of the spread: the stretch's job
+    flat = 0.6 + np.random.default_rng(1).normal(0, 0.0005, (200, 1))  # what a collapsed run outputs
+    warning = task.flat_output_warning(flat, scaled)
+    assert "every validation row about the same score" in warning and "--set training.learning_rate=" in warning
+    assert f"{flat.std() * 1000:.3g} against {scaled.std() * 1000:.3g}" in warning  # both spreads in score points
+    assert task.flat_output_warning(flat, None) is None and Task(problem_type="single_label_classification").flat_output_warning(flat) is None
+
+
+@pytest.mark.slow
+def test_a_run_whose_validation_outputs_do_not_vary_warns(tmp_path, caplog):
+    """A real run: the validation rows are one text repeated, so any model gives them one score."""
+    import logging
+
+    from test_tasks import make_score_rows
+
+    from tfslm.training.fit import train
+
+    train_csv = write_csv(tmp_path / "train.csv", make_score_rows(64, seed=4))
+    validation = [dict(row, text=make_score_rows(1, seed=9)[0]["text"]) for row in make_score_rows(16, seed=5)]
+    cfg = tiny_config_dict(tmp_path, train_csv, data={"label_column": "score", "score_range": [0, 600], "score_step": 40,
+                                                      "validation_file": str(write_csv(tmp_path / "validation.csv", validation))},
+                           model={"problem_type": "regression"})
+    cfg["training"].update(epochs=1, early_stopping_patience=None, baseline="none")
+    cfg["export"] = {"saved_model": False}
+    with caplog.at_level(logging.WARNING, logger="tfslm"):
+        train(config_from_dict(cfg), verbose=0)
+    assert "validation: the model gives every validation row about the same score" in caplog.text
+
+
 @pytest.mark.parametrize("rule", ["round", "stretch", "thresholds"])
 @pytest.mark.parametrize("kind", ["regression", "multi_target_regression"])
 def test_graph_decoding_equals_numpy(rule, kind):

@@ -508,6 +508,15 @@ class Task:
         """
         return self
 
+    def flat_output_warning(self, logits, train_targets=None) -> str | None:
+        """Why the validation outputs look like one answer for every input (a collapsed run), or None.
+
+        ``tfslm train`` logs it as a warning before fitting the decoding: a collapsed model's
+        metrics (QWK 0, every row the same score) otherwise look like a bad but working model.
+        None here: a task that cannot tell says nothing.
+        """
+        return None
+
     def decoding_summary(self) -> dict[str, Any]:
         """What :meth:`fit_decoding` fitted, for ``metrics.json`` and the report (empty: nothing to fit)."""
         return {}

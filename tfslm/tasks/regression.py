@@ -28,7 +28,7 @@ from tfslm.tasks.base import REGRESSION, Task, parse_number_list, register, rend
 from tfslm.tasks.metrics import confusion_matrix, grid_ids, score_metrics
 from tfslm.tasks.ops import NUMPY, graph_ops
 from tfslm.tasks.score_decoding import (
-    DEFAULT_SCORE_DECODING, SCORE_DECODINGS, apply_stretch, fit_stretch, fit_thresholds, threshold_index,
+    DEFAULT_SCORE_DECODING, MAX_STRETCH, SCORE_DECODINGS, apply_stretch, fit_stretch, fit_thresholds, threshold_index,
 )
 
 log = logging.getLogger("tfslm")
@@ -341,6 +341,29 @@ class RegressionTask(Task):
         true = self.unscale(np.asarray(y_true, dtype=np.float64).reshape(len(outputs), -1), round_to_grid=False)
         true_ids = np.stack([grid_ids(true[:, j], grid) for j in range(true.shape[1])], axis=1)
         return dataclasses.replace(self, decoding_params=tuple(fit_thresholds(outputs, true_ids, self.scale(grid), stretch)))
+
+    def flat_output_warning(self, logits, train_targets=None) -> str | None:
+        """A warning when every target's outputs spread less than 1/20 of its training targets' (a collapsed run).
+
+        That is the spread the stretch refuses to blow up (``score_decoding.MAX_STRETCH``): the model
+        learned to predict the mean. Seen on the essays at learning rate 1e-4 with some seeds.
+
+        >>> task = RegressionTask(score_range=(0, 1000), score_step=40)
+        >>> task.flat_output_warning(np.full((8, 1), 0.6), np.linspace(0, 1, 8)) is not None
+        True
+        """
+        outputs = np.asarray(logits, dtype=np.float64).reshape(len(logits), -1)
+        if train_targets is None or len(outputs) < 2 or not len(train_targets):
+            return None
+        targets = np.asarray(train_targets, dtype=np.float64).reshape(len(train_targets), -1)
+        spread, wanted = outputs.std(axis=0), targets.std(axis=0)
+        if not (wanted > 0).all() or (spread * MAX_STRETCH >= wanted).any():
+            return None
+        low, high = self.score_range
+        shown = ", ".join(f"{float(s) * (high - low):.3g} against {float(w) * (high - low):.3g}" for s, w in zip(spread, wanted))
+        return (f"the model gives every validation row about the same score (standard deviation of its outputs "
+                f"{shown} in the training scores): it learned to predict the mean; retrain with a lower "
+                f"learning rate (--set training.learning_rate=...) or another seed (--set training.seed=...)")
 
     def decoding_summary(self) -> dict[str, Any]:
         """The decoding rule and its fitted parameters, for ``metrics.json`` and the report."""

@@ -39,7 +39,7 @@ import numpy as np
 
 from tfslm.tasks.metrics import quadratic_weighted_kappa
 
-__all__ = ["SCORE_DECODINGS", "DEFAULT_SCORE_DECODING", "fit_stretch", "fit_thresholds", "apply_stretch", "threshold_index"]
+__all__ = ["SCORE_DECODINGS", "DEFAULT_SCORE_DECODING", "MAX_STRETCH", "fit_stretch", "fit_thresholds", "apply_stretch", "threshold_index"]
 
 SCORE_DECODINGS = ("round", "stretch", "thresholds")
 DEFAULT_SCORE_DECODING = "stretch"
@@ -49,7 +49,7 @@ _CANDIDATES = 24
 _PASSES = 3
 #: A stretch never multiplies the outputs' spread by more than this (a model that predicts a constant
 #: would otherwise be blown up to noise).
-_MAX_SCALE = 20.0
+MAX_STRETCH = 20.0
 
 
 def _f32(values) -> np.ndarray:
@@ -70,7 +70,7 @@ def fit_stretch(outputs, train_targets) -> list[tuple[float, float]]:
     for j in range(outputs.shape[1]):
         spread = float(outputs[:, j].std()) if len(outputs) else 0.0
         scale = float(targets[:, j].std()) / spread if spread > 1e-9 else 1.0
-        scale = min(scale, _MAX_SCALE)
+        scale = min(scale, MAX_STRETCH)
         mean = float(outputs[:, j].mean()) if len(outputs) else 0.0
         shift = float(targets[:, j].mean()) - scale * mean
         params.append(tuple(float(v) for v in _f32([scale, shift])))
