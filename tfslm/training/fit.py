@@ -448,9 +448,9 @@ def _evaluate_splits(model, inputs, data, task, run_dir: Path):
             from tfslm.training.evaluation import pool_document_outputs
 
             logits, y_true = pool_document_outputs(logits, y_true, windows, task)
-        if split == "validation" and (warning := task.flat_output_warning(logits, _train_targets(data))):
-            log.warning("validation: %s", warning)
         if split == "validation":  # decoding tuned on validation outputs (multi-label thresholds; a no-op for most tasks)
+            if warning := task.flat_output_warning(logits, _train_targets(data)):
+                log.warning("validation: %s", warning)
             task = task.fit_decoding(logits, y_true, data.labels, train_targets=_train_targets(data))
             task.save(run_dir)
         metrics[split] = evaluate_predictions(logits, y_true, data.labels, with_confusion=True, task=task)
