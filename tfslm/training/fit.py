@@ -449,9 +449,10 @@ def _evaluate_splits(model, inputs, data, task, run_dir: Path):
 
             logits, y_true = pool_document_outputs(logits, y_true, windows, task)
         if split == "validation":  # decoding tuned on validation outputs (multi-label thresholds; a no-op for most tasks)
-            if warning := task.flat_output_warning(logits, _train_targets(data)):
+            train_targets = _train_targets(data)
+            if warning := task.flat_output_warning(logits, train_targets):
                 log.warning("validation: %s", warning)
-            task = task.fit_decoding(logits, y_true, data.labels, train_targets=_train_targets(data))
+            task = task.fit_decoding(logits, y_true, data.labels, train_targets=train_targets)
             task.save(run_dir)
         metrics[split] = evaluate_predictions(logits, y_true, data.labels, with_confusion=True, task=task)
         rows = getattr(data, "rows", {}).get(split)  # file row numbers (a prepared directory keeps none)
