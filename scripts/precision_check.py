@@ -29,14 +29,17 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-KERAS_OPS = ["training.fast_dropout=false", "training.fused_gelu=false"]  # Keras' own dropout and tf.nn.gelu
+KERAS_OPS = ["training.fast_dropout=false", "training.fused_gelu=false", "training.fused_attention=false"]  # Keras' own ops
 VARIANTS = {
     "f32": ["training.mixed_precision=off", *KERAS_OPS],
     "bf16": ["training.mixed_precision=bf16", *KERAS_OPS],
-    "bf16-fast": ["training.mixed_precision=bf16", "training.fast_dropout=true", "training.fused_gelu=false"],
+    "bf16-fast": ["training.mixed_precision=bf16", "training.fast_dropout=true", "training.fused_gelu=false",
+                  "training.fused_attention=false"],
     "bf16-fast-noattn": ["training.mixed_precision=bf16", "training.fast_dropout=true", "training.fused_gelu=false",
-                         "model.attention_dropout=0"],
-    "bf16-default": ["training.mixed_precision=bf16"],  # fast_dropout and fused_gelu: auto (on)
+                         "training.fused_attention=false", "model.attention_dropout=0"],
+    "bf16-gelu": ["training.mixed_precision=bf16", "training.fused_attention=false"],  # the default before fused_attention
+    "bf16-default": ["training.mixed_precision=bf16"],  # fast_dropout, fused_gelu, fused_attention: auto (on)
+    "bf16-default-noattn": ["training.mixed_precision=bf16", "model.attention_dropout=0"],
     "f32-default": ["training.mixed_precision=off"],
 }
 PARTS = ("validation_metrics", "early_stopping", "backup", "history_csv", "tensorboard")

@@ -37,7 +37,7 @@ MATMUL = ("MatMul", "BatchMatMul", "_FusedMatMul", "_MklMatMul", "_MklBatchMatMu
 
 
 XLA_RUN = "CpuExecutable::ExecuteAsyncOnStream"
-XLA_LABEL = "XLA-compiled kernels (training.fused_gelu)"
+XLA_LABEL = "XLA-compiled kernels (training.fused_gelu, fused_attention)"
 
 
 def op_type(name: str) -> str:
@@ -120,13 +120,9 @@ def main() -> int:
     with perf.policy_scope():
         model, tokenizer = backend.build_model(cfg.model, data.labels, task=task)
         backend.ensure_built(model)
-    from tfslm.training.dropout import use_fast_dropout
-    from tfslm.training.gelu import use_fused_gelu
+    from tfslm.training.fit import _use_fast_ops
 
-    if perf.fast_dropout:  # as tfslm train does (training.fast_dropout, training.fused_gelu)
-        use_fast_dropout(model)
-    if perf.fused_gelu:
-        use_fused_gelu(model)
+    _use_fast_ops(model, perf, backend.name)  # as tfslm train does (fast_dropout, fused_gelu, fused_attention)
     (train_ds,) = tfslm.to_tf_datasets(data, model, tokenizer, batch_size=cfg.training.batch_size,
                                        max_length=cfg.model.max_length, splits=("train",), seed=cfg.training.seed)
     compile_model(model, cfg.training, steps_per_epoch=len(train_ds), task=task, **perf.compile_options())
@@ -144,7 +140,8 @@ def main() -> int:
     totals, total = summarise(trace_dir)
     matmul = sum(v for k, v in totals.items() if k.startswith(MATMUL))
     print(f"\n{backend.name}: {cfg.model.checkpoint or cfg.model.architecture}, max_length {cfg.model.max_length}, batch "
-          f"{cfg.training.batch_size}, {perf.policy}, fast_dropout {perf.fast_dropout}, fused_gelu {perf.fused_gelu}, {args.steps} steps in {seconds:.1f}s "
+          f"{cfg.training.batch_size}, {perf.policy}, fast_dropout {perf.fast_dropout}, fused_gelu {perf.fused_gelu}, "
+          f"fused_attention {perf.fused_attention}, {args.steps} steps in {seconds:.1f}s "
           f"({seconds / args.steps:.2f} s/step); load average {os.getloadavg()[0]:.1f}")
     print(f"TF op time (executor threads): {total / 1000:.1f} s; matmul family {100 * matmul / total:.1f}%\n")
     print("| op type | ms | share |\n|---|---:|---:|")

@@ -195,3 +195,54 @@ def test_use_fast_dropout_reaches_keras_hub_bert_attention_included_and_restores
     assert all(type(layer) is keras.layers.Dropout for layer in dropouts)
     model.save(tmp_path / "m.keras")  # plain Keras again: reloads without tfslm
     assert "FastDropout" not in str(keras.saving.serialize_keras_object(model))
+
+
+def test_softmax_fused_gradient_equals_tf_softmax_and_its_gradient():
+    import tensorflow as tf
+
+    from tfslm.training.attention import softmax_fused_gradient
+
+    x = tf.random.stateless_normal([2, 3, 5, 7], seed=[1, 2]) * 3.0
+    weights = tf.random.stateless_normal([2, 3, 5, 7], seed=[3, 4])
+    for fn_dtype, tol in ((tf.float32, 1e-6), (tf.bfloat16, 2e-2)):
+        grads = []
+        for fn in (softmax_fused_gradient, lambda t: tf.nn.softmax(t, axis=-1)):
+            xs = tf.cast(x, fn_dtype)
+            with tf.GradientTape() as tape:
+                tape.watch(xs)
+                loss = tf.reduce_sum(tf.cast(fn(xs), tf.float32) * weights)
+            grads.append(tf.cast(tape.gradient(loss, xs), tf.float32).numpy())
+        assert softmax_fused_gradient(tf.cast(x, fn_dtype)).dtype == fn_dtype
+        np.testing.assert_allclose(grads[0], grads[1], atol=tol)
+
+
+def test_use_fused_attention_on_a_bert_gives_its_outputs_and_gradients_then_restores_it(monkeypatch):
+    import tensorflow as tf
+
+    from tfslm.training import attention
+    from tfslm.training.attention import restore_attention, use_fused_attention
+
+    calls = []
+    monkeypatch.setattr(attention, "softmax_fused_gradient",
+                        lambda x, fused=attention.softmax_fused_gradient: calls.append(x.shape) or fused(x))
+
+    model, features, before = _tiny_bert()
+    labels = tf.constant([0, 1, 2])
+
+    def loss_and_grads():
+        with tf.GradientTape() as tape:
+            logits = model(features, training=False).logits
+            loss = tf.keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True)
+        return logits.numpy(), [tf.convert_to_tensor(g).numpy() for g in tape.gradient(loss, model.trainable_weights)]
+
+    _, plain = loss_and_grads()
+    assert use_fused_attention(model) == 2 and use_fused_attention(model) == 0  # one per layer, never twice
+    logits, fused = loss_and_grads()
+    assert len(calls) == 2  # the fused path ran, once per layer
+    np.testing.assert_allclose(logits, before, atol=1e-5)
+    for ours, theirs in zip(fused, plain):
+        np.testing.assert_allclose(ours, theirs, atol=1e-5)
+    attentions = model(features, output_attentions=True).attentions  # the probabilities, as the original returns them
+    assert len(attentions) == 2 and np.allclose(attentions[0].numpy().sum(-1), 1.0, atol=1e-5)
+    assert restore_attention(model) == 2 and not [layer for layer in model.submodules if "call" in layer.__dict__]
+    np.testing.assert_allclose(model(features, training=False).logits.numpy(), before, atol=1e-6)

@@ -82,9 +82,10 @@ def test_cpu_flags_detect_native_bf16(tmp_path):
 def test_auto_settings_per_device(device, precision, jit, steps):
     perf = resolve_performance(TrainingConfig(), device=device)
     assert (perf.mixed_precision, perf.jit_compile, perf.steps_per_execution) == (precision, jit, steps)
-    assert set(perf.reasons) == {"mixed_precision", "jit_compile", "steps_per_execution", "fast_dropout", "fused_gelu"}
+    assert set(perf.reasons) == {"mixed_precision", "jit_compile", "steps_per_execution", "fast_dropout", "fused_gelu",
+                                 "fused_attention"}
     on_tpu = device.kind == "tpu"  # XLA compiles the whole model there: the swapped kernels are for graph mode
-    assert (perf.fast_dropout, perf.fused_gelu) == (not on_tpu, not on_tpu)
+    assert (perf.fast_dropout, perf.fused_gelu, perf.fused_attention) == (not on_tpu, not on_tpu, not on_tpu)
 
 
 def test_gpu_compiles_only_bounded_shapes_and_explicit_settings_win():
@@ -163,6 +164,6 @@ def test_train_reports_speed_and_saves_float32(tmp_path, train_csv):
 def test_the_kernel_swaps_step_aside_when_xla_compiles_the_whole_model():
     cpu = DeviceInfo("cpu", "cpu", cpu_bf16=True)
     perf = resolve_performance(TrainingConfig(jit_compile=True), device=cpu)
-    assert (perf.fast_dropout, perf.fused_gelu) == (False, False)
+    assert (perf.fast_dropout, perf.fused_gelu, perf.fused_attention) == (False, False, False)
     forced = resolve_performance(TrainingConfig(jit_compile=True, fast_dropout=True), device=cpu)
     assert forced.fast_dropout is True and forced.reasons["fast_dropout"] == "set in config"

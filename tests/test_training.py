@@ -87,6 +87,12 @@ def test_train_writes_a_complete_run_and_refuses_to_overwrite(tmp_path, train_cs
     assert model_config["id2label"] == {"0": "food", "1": "science", "2": "sports"}
     assert "secret" not in (run / "config.yaml").read_text()
     assert not [p for p in run.rglob("*") if p.name.endswith(".tmp")]
+    # Trained with the swapped kernels (fast dropout, fused GELU and attention), saved with Keras' own layers.
+    assert metrics["speed"]["fused_attention"] and metrics["speed"]["fused_gelu"]
+    swapped = [layer for layer in result.model.submodules
+               if {"call", "_tfslm_original_call", "_tfslm_original_activation"} & set(layer.__dict__)
+               or type(layer).__name__ == "FastDropout"]
+    assert not swapped
     with pytest.raises(RunDirError, match="holds a finished run; pass --overwrite"):
         train(cfg, verbose=0)
 

@@ -146,6 +146,8 @@ class TrainingConfig:
     fast_dropout: bool | str = "auto"
     # The exact GELU as one fused XLA loop each way, in float32 (tfslm/training/gelu.py); auto: as fast_dropout.
     fused_gelu: bool | str = "auto"
+    # BERT-family self-attention with the softmax's gradient one XLA loop (tfslm/training/attention.py); auto: as fast_dropout.
+    fused_attention: bool | str = "auto"
     # Scale-out (tfslm/distribute.py): batch_size is per replica; the global batch is
     # batch_size x replicas. cpu_replicas splits the CPU into logical devices (testing).
     strategy: str = "auto"
@@ -601,7 +603,7 @@ def _validate_speed(t: TrainingConfig) -> None:
         if t.jit_compile.lower() not in words:
             raise ConfigError(f"training.jit_compile: got {t.jit_compile!r}, expected one of: auto, true, false; use auto (the default)")
         t.jit_compile = words[t.jit_compile.lower()]
-    for key in ("fast_dropout", "fused_gelu"):
+    for key in ("fast_dropout", "fused_gelu", "fused_attention"):
         value = getattr(t, key)
         if isinstance(value, str):
             words = {"true": True, "false": False, "on": True, "off": False, "auto": "auto"}

@@ -340,12 +340,14 @@ def _seed_output_kernel(dense, seed: int, stddev: float = 0.02) -> None:
 
 
 def _use_fast_ops(model, perf, backend_name: str) -> None:
-    """``training.fast_dropout`` / ``fused_gelu``: cheaper training kernels, swapped in place (undone before saving)."""
+    """``training.fast_dropout`` / ``fused_gelu`` / ``fused_attention``: cheaper kernels, swapped in place (undone before saving)."""
+    from tfslm.training.attention import use_fused_attention
     from tfslm.training.dropout import use_fast_dropout
     from tfslm.training.gelu import use_fused_gelu
 
     for key, swap, what in (("fast_dropout", use_fast_dropout, "dropout layers draw byte masks"),
-                            ("fused_gelu", use_fused_gelu, "GELU activations run fused")):
+                            ("fused_gelu", use_fused_gelu, "GELU activations run fused"),
+                            ("fused_attention", use_fused_attention, "self-attention layers run fused")):
         if getattr(perf, key):
             swapped = swap(model)
             log.info("%s: %d %s%s", key, swapped, what,
@@ -354,11 +356,13 @@ def _use_fast_ops(model, perf, backend_name: str) -> None:
 
 def _restore_keras_ops(model) -> None:
     """Undo :func:`_use_fast_ops`: the saved model and the SavedModel hold plain Keras layers, and need no XLA."""
+    from tfslm.training.attention import restore_attention
     from tfslm.training.dropout import restore_keras_dropout
     from tfslm.training.gelu import restore_gelu
 
     restore_keras_dropout(model)
     restore_gelu(model)
+    restore_attention(model)
 
 
 def _document_model(cfg: Config, dist, perf, model):

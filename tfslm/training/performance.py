@@ -17,6 +17,8 @@ written to ``metrics.json``):
   ``jit_compile``): dropout masks from one random byte per element (:mod:`tfslm.training.dropout`) instead of a float draw.
 - ``training.fused_gelu``: on unless the whole model is XLA-compiled (TPU,
   ``jit_compile``): the exact GELU as one XLA loop each way (:mod:`tfslm.training.gelu`).
+- ``training.fused_attention``: on unless the whole model is XLA-compiled: BERT-family
+  self-attention with the softmax's gradient as one XLA loop (:mod:`tfslm.training.attention`).
 
 Mixed precision follows Keras: variables stay float32, layers compute in
 the low precision; logits are cast to float32 before the loss
@@ -112,6 +114,7 @@ class Performance:
     steps_per_execution: int
     fast_dropout: bool = False
     fused_gelu: bool = False
+    fused_attention: bool = False
     reasons: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -184,6 +187,13 @@ def _auto_fused_gelu(device: DeviceInfo, jit: bool) -> tuple[bool, str]:
     return True, "the exact GELU as one XLA loop each way in float32, instead of five elementwise kernels (Erfc has no bf16 kernel)"
 
 
+def _auto_fused_attention(device: DeviceInfo, jit: bool) -> tuple[bool, str]:
+    if device.kind == "tpu" or jit:
+        return False, "the whole model is compiled by XLA already"
+    return True, ("the attention's scale on the query and the softmax's gradient as one XLA loop, instead of four "
+                  "kernels over the [batch, heads, length, length] scores")
+
+
 def resolve_performance(training, *, device: DeviceInfo | None = None) -> Performance:
     """Resolve ``auto`` throughput settings of a ``training`` config section for this machine.
 
@@ -220,7 +230,8 @@ def resolve_performance(training, *, device: DeviceInfo | None = None) -> Perfor
         reasons["steps_per_execution"] = "set in config"
     fast = _resolve_switch(training, "fast_dropout", reasons, lambda: _auto_fast_dropout(device, bool(jit)))
     gelu = _resolve_switch(training, "fused_gelu", reasons, lambda: _auto_fused_gelu(device, bool(jit)))
-    return Performance(device.kind, device.detail, precision, bool(jit), int(steps), fast, gelu, reasons)
+    attention = _resolve_switch(training, "fused_attention", reasons, lambda: _auto_fused_attention(device, bool(jit)))
+    return Performance(device.kind, device.detail, precision, bool(jit), int(steps), fast, gelu, attention, reasons)
 
 
 def _resolve_switch(training, key: str, reasons: dict, auto) -> bool:
