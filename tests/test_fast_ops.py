@@ -120,6 +120,7 @@ def test_model_dropout_overrides_a_checkpoint_config_only_when_set():
 
 
 @pytest.mark.parametrize("key, value", [("model.dropout", 1.0), ("model.attention_dropout", -0.1), ("model.dropout", "high"),
+                                        ("model.attention_dropout", "high"),
                                         ("training.fast_dropout", "sometimes")])
 def test_dropout_keys_are_validated_in_one_line(tmp_path, train_csv, key, value):
     from conftest import tiny_config_dict
@@ -246,3 +247,19 @@ def test_use_fused_attention_on_a_bert_gives_its_outputs_and_gradients_then_rest
     assert len(attentions) == 2 and np.allclose(attentions[0].numpy().sum(-1), 1.0, atol=1e-5)
     assert restore_attention(model) == 2 and not [layer for layer in model.submodules if "call" in layer.__dict__]
     np.testing.assert_allclose(model(features, training=False).logits.numpy(), before, atol=1e-6)
+
+
+def test_attention_dropout_auto_is_off_for_a_checkpoint_and_as_dropout_from_scratch(tmp_path, train_csv):
+    from conftest import tiny_config_dict
+
+    from tfslm.backends.hf_tf import _scratch_config, fine_tuning_attention_dropout
+    from tfslm.config import config_from_dict
+
+    assert ModelConfig().attention_dropout == "auto"
+    assert fine_tuning_attention_dropout(ModelConfig(checkpoint="x")) == 0.0
+    assert fine_tuning_attention_dropout(ModelConfig(checkpoint="x", attention_dropout=None)) is None  # the checkpoint's
+    assert fine_tuning_attention_dropout(ModelConfig(checkpoint="x", attention_dropout=0.1)) == 0.1
+    scratch = _scratch_config(ModelConfig(architecture="bert"), 100, 0, 64)
+    assert scratch.attention_probs_dropout_prob == scratch.hidden_dropout_prob == 0.1
+    cfg = config_from_dict(tiny_config_dict(tmp_path, train_csv, model={"attention_dropout": "AUTO"}))
+    assert cfg.model.attention_dropout == "auto"

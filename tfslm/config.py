@@ -109,8 +109,11 @@ class ModelConfig:
     intermediate_size: int = 512
     # None: a checkpoint keeps its own dropout rates; from scratch 0.1. A number overrides the hidden-state
     # and attention dropout of either; attention_dropout (None: as dropout) overrides the attention's alone.
+    # attention_dropout auto: 0 when fine-tuning a checkpoint on the transformers backend (the attention
+    # probabilities' dropout was a quarter of a CPU epoch, and the essays' validation loss held: docs/speed-notes.md),
+    # else as dropout.
     dropout: float | None = None
-    attention_dropout: float | None = None
+    attention_dropout: float | str | None = "auto"
     lowercase: bool = True
     problem_type: str = "single_label_classification"
     ordinal_decoding: str = "argmax"
@@ -240,7 +243,7 @@ def _coerce(key: str, value: Any, annotation: Any) -> Any:
         if value is None:
             return None
         inner = [a for a in typing.get_args(annotation) if a is not type(None)]
-        return _coerce(key, value, inner[0])
+        return _coerce(key, value, inner[0] if len(inner) == 1 else typing.Union[tuple(inner)])
     if origin in (typing.Union, getattr(__import__("types"), "UnionType", None)):
         arms = typing.get_args(annotation)
         for arm in sorted(arms, key=lambda a: a is not type(value)):  # an exact type match first
@@ -502,8 +505,12 @@ def _validate_model(m: ModelConfig) -> None:
         )
     for key in ("dropout", "attention_dropout"):
         value = getattr(m, key)
+        if key == "attention_dropout" and isinstance(value, str) and value.lower() == "auto":
+            m.attention_dropout = "auto"
+            continue
         if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value < 1.0):
-            raise ConfigError(f"model.{key}: expected 0 <= {key} < 1 or null (the checkpoint's own), got {value!r}; "
+            also = ", auto (the default: off for a checkpoint)" if key == "attention_dropout" else ""
+            raise ConfigError(f"model.{key}: expected 0 <= {key} < 1{also} or null (the checkpoint's own), got {value!r}; "
                               "use e.g. 0.1, or 0 for none")
 
 

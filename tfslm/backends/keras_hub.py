@@ -132,7 +132,7 @@ def checkpoint_dropout(model_cfg, hf_config: dict) -> tuple[float, float]:
     else:
         encoder, head = _checkpoint_rate(hf_config, _ENCODER_RATE_KEYS), _checkpoint_rate(hf_config, _HEAD_RATE_KEYS)
     attention = model_cfg.attention_dropout
-    if attention is not None and float(attention) != encoder:
+    if attention not in (None, "auto") and float(attention) != encoder:
         log.info("keras_hub: model.attention_dropout %s has no KerasHub counterpart (its encoders take one rate); "
                  "the attention probabilities train at the encoder's %s", attention, encoder)
     return encoder, head
