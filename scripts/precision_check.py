@@ -38,9 +38,10 @@ VARIANTS = {
     "bf16-fast-noattn": ["training.mixed_precision=bf16", "training.fast_dropout=true", "training.fused_gelu=false",
                          "training.fused_attention=false", "model.attention_dropout=0"],
     "bf16-gelu": ["training.mixed_precision=bf16", "training.fused_attention=false"],  # the default before fused_attention
-    "bf16-default": ["training.mixed_precision=bf16"],  # fast_dropout, fused_gelu, fused_attention: auto (on)
-    "bf16-default-noattn": ["training.mixed_precision=bf16", "model.attention_dropout=0"],
+    "bf16-default": ["training.mixed_precision=bf16"],  # fast ops on, model.attention_dropout auto (off for a checkpoint)
+    "bf16-default-attn": ["training.mixed_precision=bf16", "model.attention_dropout=null"],  # the checkpoint's own rate
     "f32-default": ["training.mixed_precision=off"],
+    "f32-default-attn": ["training.mixed_precision=off", "model.attention_dropout=null"],
 }
 PARTS = ("validation_metrics", "early_stopping", "backup", "history_csv", "tensorboard")
 
