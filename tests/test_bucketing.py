@@ -94,6 +94,26 @@ def test_padding_stats_are_those_of_the_first_epoch(tiny):
     assert inputs.statistics.padding["train"]["padded_tokens"] == padded
 
 
+def test_group_by_length_overrides_the_epoch_size_rule(tiny):
+    """auto groups from 16 batches per epoch; True groups a short epoch too, False never; every row still once."""
+    import datasets
+
+    data, tokenizer = tiny
+    small = datasets.DatasetDict({"train": data["train"].select(range(96)), "validation": data["validation"]})  # 12 batches
+    fractions = {}
+    for setting in (None, True, False):
+        inputs = _inputs((small, tokenizer), group_by_length=setting)
+        stats = inputs.statistics.padding["train"]
+        assert stats["grouped_by_length"] is (setting is True)
+        rows, _ = _epoch(inputs.train)
+        assert sorted(rows) == sorted(_expected(small, tokenizer, "train"))
+        fractions[setting] = stats["padding_fraction"]
+    assert fractions[True] < fractions[None] / 2 and fractions[None] == fractions[False]
+    big = _inputs(tiny, group_by_length=False).statistics.padding["train"]  # 22 batches: auto would group
+    assert not big["grouped_by_length"]
+    assert _inputs(tiny).statistics.padding["train"]["grouped_by_length"]
+
+
 def test_validation_keeps_every_row_in_order(tiny):
     data, tokenizer = tiny
     inputs = _inputs(tiny, static_shapes=True)

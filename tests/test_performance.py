@@ -33,6 +33,9 @@ def test_speed_keys_default_to_auto_and_bucketed():
     ({"mixed_precision": "bf16"}, ("mixed_precision", "bf16")),
     ({"input_pipeline": "prepare_tf_dataset"}, ("input_pipeline", "prepare_tf_dataset")),
     ({"static_shapes": True}, ("static_shapes", True)),
+    ({}, ("group_by_length", "auto")),
+    ({"group_by_length": "on"}, ("group_by_length", True)),
+    ({"group_by_length": False}, ("group_by_length", False)),
 ])
 def test_speed_keys_accept(values, expected):
     assert getattr(_cfg(**values), expected[0]) == expected[1]
@@ -46,6 +49,8 @@ def test_speed_keys_accept(values, expected):
     ({"input_pipeline": "fast"}, "training.input_pipeline: got 'fast', expected one of: bucketed, prepare_tf_dataset"),
     ({"static_shapes": True, "input_pipeline": "prepare_tf_dataset"}, "training.static_shapes: needs training.input_pipeline: bucketed"),
     ({"static_shapes": "yes"}, "training.static_shapes: expected true/false"),
+    ({"group_by_length": True, "input_pipeline": "prepare_tf_dataset"}, "training.group_by_length: needs training.input_pipeline: bucketed"),
+    ({"group_by_length": "sorted"}, "training.group_by_length: got 'sorted', expected one of: auto, true, false"),
 ])
 def test_speed_keys_reject_with_one_line(values, message):
     with pytest.raises(ConfigError) as info:

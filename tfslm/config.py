@@ -142,6 +142,9 @@ class TrainingConfig:
     # Speed (tfslm/bucketing.py, tfslm/performance.py): "auto" is decided per device.
     input_pipeline: str = "bucketed"
     static_shapes: bool = False
+    # Training batches of rows sorted by length (less padding); auto: from 16 batches per epoch, since
+    # with fewer each length-sorted batch (and so, where length and label correlate, label-sorted) weighs more.
+    group_by_length: bool | str = "auto"
     steps_per_execution: int | str = "auto"
     jit_compile: bool | str = "auto"
     mixed_precision: str | bool = "auto"
@@ -610,7 +613,7 @@ def _validate_speed(t: TrainingConfig) -> None:
         if t.jit_compile.lower() not in words:
             raise ConfigError(f"training.jit_compile: got {t.jit_compile!r}, expected one of: auto, true, false; use auto (the default)")
         t.jit_compile = words[t.jit_compile.lower()]
-    for key in ("fast_dropout", "fused_gelu", "fused_attention"):
+    for key in ("fast_dropout", "fused_gelu", "fused_attention", "group_by_length"):
         value = getattr(t, key)
         if isinstance(value, str):
             words = {"true": True, "false": False, "on": True, "off": False, "auto": "auto"}
@@ -634,6 +637,11 @@ def _validate_speed(t: TrainingConfig) -> None:
         raise ConfigError(
             f"training.static_shapes: needs training.input_pipeline: bucketed (prepare_tf_dataset pads each batch to its longest row), "
             f"got {t.input_pipeline}; set training.input_pipeline: bucketed, or training.static_shapes: false"
+        )
+    if t.group_by_length is True and t.input_pipeline != "bucketed":
+        raise ConfigError(
+            f"training.group_by_length: needs training.input_pipeline: bucketed (prepare_tf_dataset batches random rows), "
+            f"got {t.input_pipeline}; set training.input_pipeline: bucketed, or training.group_by_length: auto"
         )
 
 

@@ -37,10 +37,11 @@ __all__ = [
 
 MULTIPLE = 8  # pad lengths to a multiple of 8: tensor-core / oneDNN friendly tiles
 WINDOW_BATCHES = 50  # rows are sorted by length within windows of 50 batches (as HF's group_by_length)
-# Below this many batches per epoch, batches stay random: grouping by length
-# also groups by label when the two correlate (essay scores do), and with few
-# batches each skewed batch is a large share of an epoch. Measured: a 120-row,
-# 8-batch tiny model learned visibly slower with grouping (tests/test_cli.py).
+# Below this many batches per epoch, batches stay random unless asked
+# (training.group_by_length: true): grouping by length also groups by label
+# when the two correlate (essay scores do), and with few batches each skewed
+# batch is a large share of an epoch. Measured: a 120-row, 8-batch tiny model
+# learned visibly slower with grouping (tests/test_cli.py).
 MIN_BATCHES_TO_GROUP = 16
 
 
@@ -49,8 +50,18 @@ def round_up(value: int, multiple: int = MULTIPLE) -> int:
     return int(math.ceil(value / multiple) * multiple)
 
 
-def groups_by_length(rows: int, batch_size: int) -> bool:
-    """Whether an epoch of ``rows`` is long enough to sort rows by length within windows."""
+def groups_by_length(rows: int, batch_size: int, setting: bool | None = None) -> bool:
+    """Whether training batches are formed from rows sorted by length within windows.
+
+    ``setting`` True or False decides; None (auto): only an epoch of at least
+    ``MIN_BATCHES_TO_GROUP`` batches is grouped.
+
+    Example:
+        >>> groups_by_length(192, 16), groups_by_length(192, 16, True), groups_by_length(512, 16)
+        (False, True, True)
+    """
+    if setting is not None:
+        return bool(setting)
     return rows >= batch_size * MIN_BATCHES_TO_GROUP
 
 

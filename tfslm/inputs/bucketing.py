@@ -9,8 +9,9 @@ and pads each batch to its longest row, wherever that row came from. Here
    one flat TF tensor; a row is a slice of it;
 3. ``tf.data`` shuffles row indices with the seed, sorts them by padded
    length within windows of 50 batches (so a batch holds rows of nearly one
-   length: the bucketing of HF's ``group_by_length``, in the graph; only from
-   16 batches per epoch), batches neighbours, pads to a multiple of 8 (or,
+   length: the bucketing of HF's ``group_by_length``, in the graph; by
+   default only from 16 batches per epoch; ``group_by_length`` overrides),
+   batches neighbours, pads to a multiple of 8 (or,
    with ``static_shapes``, to the bucket edge above: edges from the length
    quantiles, multiples of 8), builds ``attention_mask`` from the lengths,
    shuffles the batches with the seed and prefetches
@@ -73,9 +74,11 @@ class BucketSpec:
     batch_size: int
     static_shapes: bool = False
     max_length: int = 512
+    group_by_length: bool | None = None  # None: from MIN_BATCHES_TO_GROUP batches per epoch
 
     def to_dict(self) -> dict[str, Any]:
-        return {"edges": list(self.edges), "batch_size": self.batch_size, "static_shapes": self.static_shapes}
+        return {"edges": list(self.edges), "batch_size": self.batch_size, "static_shapes": self.static_shapes,
+                "group_by_length": self.group_by_length}
 
 
 def bucket_boundaries(lengths: Sequence[int], max_length: int, *, batch_size: int, max_buckets: int = 12) -> list[int]:
@@ -117,7 +120,7 @@ def shared_edges(lengths: Mapping[str, np.ndarray], max_length: int, *, batch_si
 
 
 # ---------------------------------------------------------------- tf.data
-def _row_order(n: int, lengths, *, shuffle: bool, seed: int | None, batch_size: int):
+def _row_order(n: int, lengths, *, shuffle: bool, seed: int | None, batch_size: int, group: bool | None = None):
     """Row indices in batching order: a seeded shuffle, then sorted by length band within windows.
 
     Consecutive rows then have nearly equal lengths, so a batch of them needs
@@ -130,7 +133,7 @@ def _row_order(n: int, lengths, *, shuffle: bool, seed: int | None, batch_size: 
         return rows
     # Shuffling indices (not rows) keeps the buffer small; reshuffled every epoch from the seed.
     rows = rows.shuffle(max(n, 1), seed=seed, reshuffle_each_iteration=True)
-    if not groups_by_length(n, batch_size):
+    if not groups_by_length(n, batch_size, group):
         return rows
     window = batch_size * WINDOW_BATCHES
 
@@ -199,7 +202,7 @@ def bucketed_dataset(
     # seeded batches and keeps its share of each (AUTO would try FILE first, fail and warn).
     options = shard_options("data", options)
 
-    order = _row_order(n, lengths, shuffle=shuffle, seed=seed, batch_size=batch_size)
+    order = _row_order(n, lengths, shuffle=shuffle, seed=seed, batch_size=batch_size, group=spec.group_by_length)
     rows = order.map(fetch, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     batches = rows.padded_batch(batch_size, padded, pad_values, drop_remainder=drop_remainder)
     ds = batches.map(finish, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
@@ -225,7 +228,7 @@ def epoch_padding_stats(lengths: np.ndarray, spec: BucketSpec, *, shuffle: bool,
     batch_size = int(spec.batch_size)
     drop_remainder = bool(spec.static_shapes and shuffle)
     cap = int(spec.edges[-1])
-    order = _row_order(n, lens, shuffle=shuffle, seed=seed, batch_size=batch_size)
+    order = _row_order(n, lens, shuffle=shuffle, seed=seed, batch_size=batch_size, group=spec.group_by_length)
     batches = order.map(lambda i: lens[i]).batch(batch_size, drop_remainder=drop_remainder)
     batches = batches.map(lambda b: (tf.shape(b)[0], target_length(tf.reduce_max(b), edges, spec.static_shapes, cap), tf.reduce_sum(b)))
     real = padded_total = n_batches = rows_seen = 0
@@ -243,6 +246,7 @@ def epoch_padding_stats(lengths: np.ndarray, spec: BucketSpec, *, shuffle: bool,
         "padded_tokens": padded_total,
         "rows": rows_seen,
         "rows_in_split": n,
+        "grouped_by_length": bool(shuffle and groups_by_length(n, batch_size, spec.group_by_length)),
         "batches": n_batches,
         "distinct_shapes": len(shapes),
         "shapes": sorted(shapes),
@@ -260,6 +264,7 @@ def bucketed_inputs(
     seed: int | None = 42,
     static_shapes: bool = False,
     num_proc: int | None = None,
+    group_by_length: bool | None = None,
 ) -> InputData:
     """The named splits of ``data`` as bucketed ``tf.data.Dataset``s in an :class:`~tfslm.inputs.input_data.InputData`; train is shuffled.
 
@@ -277,6 +282,7 @@ def bucketed_inputs(
         seed: seeds the shuffles (None: TF's global seed).
         static_shapes: pad to bucket edges and drop each epoch's partial batch in training.
         num_proc: tokenization worker processes (see :func:`~tfslm.inputs.token_cache.tokenize_cached`).
+        group_by_length: sort training rows by length within windows; None: from 16 batches per epoch.
 
     Example:
         >>> inputs = bucketed_inputs(data, model, tokenizer, batch_size=16, max_length=256)  # doctest: +SKIP
@@ -287,7 +293,8 @@ def bucketed_inputs(
     splits = tuple(splits)
     tokenized = {s: tokenize_cached(data[s], tokenizer, max_length, num_proc=num_proc) for s in splits}
     edges = shared_edges({s: t.lengths for s, t in tokenized.items()}, max_length, batch_size=batch_size)
-    spec = BucketSpec(edges=edges, batch_size=batch_size, static_shapes=static_shapes, max_length=max_length)
+    spec = BucketSpec(edges=edges, batch_size=batch_size, static_shapes=static_shapes, max_length=max_length,
+                      group_by_length=group_by_length)
     names = get_backend().input_names(model, tokenizer)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     datasets, padding = {}, {}
@@ -296,9 +303,9 @@ def bucketed_inputs(
         datasets[s] = bucketed_dataset(tokenized[s], spec=spec, feature_names=names, pad_token_id=pad_id, shuffle=shuffle, seed=seed)
         stats = padding[s] = epoch_padding_stats(tokenized[s].lengths, spec, shuffle=shuffle, seed=seed)
         log.info(
-            "input pipeline %s: bucketed, edges %s, %d batches, padding %.1f%%, %d distinct batch shapes%s",
-            s, edges, stats["batches"], 100 * stats["padding_fraction"], stats["distinct_shapes"],
-            ", tokens from cache" if tokenized[s].cache_hit else "",
+            "input pipeline %s: bucketed, edges %s, %d batches%s, padding %.1f%%, %d distinct batch shapes%s",
+            s, edges, stats["batches"], " grouped by length" if stats["grouped_by_length"] else "",
+            100 * stats["padding_fraction"], stats["distinct_shapes"], ", tokens from cache" if tokenized[s].cache_hit else "",
         )
     rows = {s: int(t.dataset.num_rows) for s, t in tokenized.items()}
     return InputData(

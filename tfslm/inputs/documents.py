@@ -193,7 +193,8 @@ def document_windows(dataset, tokenizer, *, max_length: int, stride: int, max_wi
 
 # ---------------------------------------------------------------- tf.data
 def document_dataset(windows: DocumentWindows, *, batch_size: int, feature_names: Sequence[str], cap: int,
-                     pad_token_id: int = 0, shuffle: bool = False, seed: int | None = None):
+                     pad_token_id: int = 0, shuffle: bool = False, seed: int | None = None,
+                     group_by_length: bool | None = None):
     """A ``tf.data.Dataset`` of ``(features with doc_index, labels)`` batches of ``batch_size`` documents.
 
     With ``shuffle`` (training): a seeded shuffle of the documents every
@@ -229,7 +230,8 @@ def document_dataset(windows: DocumentWindows, *, batch_size: int, feature_names
     options = tf.data.Options()
     options.deterministic = True
     options = shard_options("data", options)
-    order = _row_order(windows.num_docs, tf.constant(windows.doc_lengths()), shuffle=shuffle, seed=seed, batch_size=batch_size)
+    order = _row_order(windows.num_docs, tf.constant(windows.doc_lengths()), shuffle=shuffle, seed=seed, batch_size=batch_size,
+                       group=group_by_length)
     ds = order.batch(batch_size).map(assemble, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     if shuffle:
         ds = ds.shuffle(2 * WINDOW_BATCHES, seed=None if seed is None else seed + 1, reshuffle_each_iteration=True)
@@ -239,7 +241,7 @@ def document_dataset(windows: DocumentWindows, *, batch_size: int, feature_names
 
 def document_inputs(data, model, tokenizer, *, batch_size: int = 8, max_length: int = 512, stride: int = 128,
                     max_windows: int | None = DEFAULT_MAX_WINDOWS, splits: Sequence[str] = ("train", "validation"),
-                    seed: int | None = 42) -> InputData:
+                    seed: int | None = 42, group_by_length: bool | None = None) -> InputData:
     """The named splits of ``data`` as batches of whole documents (``data.long_text: document``); train is shuffled.
 
     ``batch_size`` counts documents; ``rows`` too. Train the model wrapped in
@@ -256,6 +258,7 @@ def document_inputs(data, model, tokenizer, *, batch_size: int = 8, max_length: 
         max_windows: windows kept per document (evenly spaced; None: all).
         splits: which splits, in this order.
         seed: seeds the shuffles.
+        group_by_length: sort training documents by their longest window; None: from 16 batches per epoch.
 
     Example:
         >>> inputs = document_inputs(data, model, tokenizer, batch_size=8, max_length=256, stride=64)  # doctest: +SKIP
@@ -271,7 +274,8 @@ def document_inputs(data, model, tokenizer, *, batch_size: int = 8, max_length: 
     for s in splits:
         windows = document_windows(data[s], tokenizer, max_length=max_length, stride=stride, max_windows=max_windows)
         datasets[s] = document_dataset(windows, batch_size=batch_size, feature_names=names, cap=max_length,
-                                       pad_token_id=pad_id, shuffle=(s == "train"), seed=seed)
+                                       pad_token_id=pad_id, shuffle=(s == "train"), seed=seed,
+                                       group_by_length=group_by_length)
         rows[s] = windows.num_docs
         log.info("documents %s: %d, %d windows (%.2f a document; %d before max_windows %s)", s, windows.num_docs,
                  len(windows.window_lengths), len(windows.window_lengths) / max(windows.num_docs, 1),

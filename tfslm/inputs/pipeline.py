@@ -85,6 +85,7 @@ def build_inputs(
     long_text: str = "truncate",
     chunk_stride: int = 128,
     max_windows: int | None = DEFAULT_MAX_WINDOWS,
+    group_by_length: bool | None = None,
 ) -> InputData:
     """The named splits of ``data`` as batched datasets, by whichever path the data and settings call for.
 
@@ -106,6 +107,9 @@ def build_inputs(
             ``doc_index``, for :class:`tfslm.DocumentModel` (bucketed only).
         chunk_stride: the overlap of consecutive windows, in tokens.
         max_windows: ``document``: windows kept per document (evenly spaced; None: all).
+        group_by_length: bucketed, documents and TFRecords: training batches of rows sorted by length
+            within windows of 50 batches (less padding; batches then also group by label where length
+            and label correlate); None (auto): only from 16 batches per epoch.
 
     Returns:
         an :class:`~tfslm.inputs.input_data.InputData`.
@@ -125,18 +129,19 @@ def build_inputs(
     if isinstance(data, PreparedData):
         if long_text != "truncate":
             raise ValueError(f"long_text: {long_text!r} is not available for TFRecords from `tfslm prepare` (their rows are truncated); use truncate")
-        return tfrecord_inputs(data, model, tokenizer, batch_size=batch_size, splits=splits, seed=seed, static_shapes=static_shapes)
+        return tfrecord_inputs(data, model, tokenizer, batch_size=batch_size, splits=splits, seed=seed, static_shapes=static_shapes,
+                               group_by_length=group_by_length)
     if long_text == "document":
         if input_pipeline != "bucketed" or static_shapes:
             raise ValueError("long_text: document batches are built by the bucketed pipeline, without static_shapes; "
                              "use input_pipeline='bucketed', static_shapes=False")
         return document_inputs(data, model, tokenizer, batch_size=batch_size, max_length=max_length, stride=chunk_stride,
-                               max_windows=max_windows, splits=splits, seed=seed)
+                               max_windows=max_windows, splits=splits, seed=seed, group_by_length=group_by_length)
     if long_text == "chunk":
         return chunked_inputs(data, model, tokenizer, batch_size=batch_size, max_length=max_length, stride=chunk_stride, splits=splits)
     if input_pipeline == "bucketed":
         return bucketed_inputs(data, model, tokenizer, batch_size=batch_size, max_length=max_length, splits=splits,
-                               seed=seed, static_shapes=static_shapes)
+                               seed=seed, static_shapes=static_shapes, group_by_length=group_by_length)
     return prepare_tf_dataset_inputs(data, model, tokenizer, batch_size=batch_size, max_length=max_length, splits=splits)
 
 
@@ -146,7 +151,7 @@ def build_inputs_from_config(cfg, data, model, tokenizer, *, batch_size: int | N
 
     Args:
         cfg: the config (``model.max_length``, ``data.long_text``, ``data.chunk_stride``, ``data.max_windows``,
-            ``training.input_pipeline``, ``training.seed``, ``training.static_shapes``).
+            ``training.input_pipeline``, ``training.seed``, ``training.static_shapes``, ``training.group_by_length``).
         data: the loaded data (``TextData``) or ``PreparedData`` (``data.tfrecord_dir``).
         model: the model.
         tokenizer: its tokenizer.
@@ -164,6 +169,7 @@ def build_inputs_from_config(cfg, data, model, tokenizer, *, batch_size: int | N
         max_length=cfg.model.max_length, splits=splits, input_pipeline=cfg.training.input_pipeline,
         seed=cfg.training.seed, static_shapes=cfg.training.static_shapes,
         long_text=cfg.data.long_text, chunk_stride=cfg.data.chunk_stride, max_windows=cfg.data.max_windows,
+        group_by_length=None if cfg.training.group_by_length == "auto" else cfg.training.group_by_length,
     )
 
 
@@ -181,6 +187,7 @@ def to_tf_datasets(
     long_text: str = "truncate",
     chunk_stride: int = 128,
     max_windows: int | None = DEFAULT_MAX_WINDOWS,
+    group_by_length: bool | None = None,
 ):
     """The named splits of ``data`` as ``tf.data.Dataset``s, in the order asked; train is shuffled.
 
@@ -202,6 +209,7 @@ def to_tf_datasets(
             or ``document`` (batches of whole documents, see :mod:`tfslm.inputs.documents`).
         chunk_stride: with ``chunk`` or ``document``: tokens of overlap between windows.
         max_windows: with ``document``: windows kept per document (evenly spaced; None: all).
+        group_by_length: training batches of rows sorted by length; None: from 16 batches per epoch.
 
     Example:
         >>> train_ds, val_ds = to_tf_datasets(data, model, tokenizer, batch_size=16)  # doctest: +SKIP
@@ -210,5 +218,5 @@ def to_tf_datasets(
     return build_inputs(
         data, model, tokenizer, batch_size=batch_size, max_length=max_length, splits=splits, input_pipeline=input_pipeline,
         seed=seed, static_shapes=static_shapes, long_text=long_text, chunk_stride=chunk_stride,
-        max_windows=max_windows,
+        max_windows=max_windows, group_by_length=group_by_length,
     ).as_tuple()

@@ -223,6 +223,7 @@ class _Reader:
     pad_final_batch: bool
     names: list[str]
     edges: list[int]
+    group_by_length: bool | None = None
 
     @property
     def rows(self) -> int:
@@ -240,7 +241,8 @@ class _Reader:
         return pad_to_length(dense, target, pad_id), lengths
 
 
-def _resolve_reader(source, split, *, batch_size, shuffle, seed, static_shapes, pad_final_batch, feature_names, edges) -> _Reader:
+def _resolve_reader(source, split, *, batch_size, shuffle, seed, static_shapes, pad_final_batch, feature_names, edges,
+                    group_by_length=None) -> _Reader:
     prepared = source if isinstance(source, PreparedData) else _open_info_only(source)
     info = prepared.info
     if split not in info["splits"]:
@@ -258,7 +260,7 @@ def _resolve_reader(source, split, *, batch_size, shuffle, seed, static_shapes, 
         seed=seed, static_shapes=static_shapes,
         pad_final_batch=static_shapes if pad_final_batch is None else bool(pad_final_batch),
         names=list(feature_names) if feature_names is not None else list(info["model_input_names"]),
-        edges=edges_list,
+        edges=edges_list, group_by_length=group_by_length,
     )
 
 
@@ -273,7 +275,7 @@ def _training_batches(reader: _Reader):
     spec = _parse_spec(reader.prepared.info)
     records = _records(files, compression, shuffle=True, seed=seeds[0], cycle_length=min(len(files), _MAX_OPEN_READERS))
     records = records.shuffle(max(1, min(rows, _SHUFFLE_ROWS)), seed=seeds[1], reshuffle_each_iteration=True)
-    group = groups_by_length(rows, batch_size)  # as the bucketed pipeline: few batches stay random
+    group = groups_by_length(rows, batch_size, reader.group_by_length)  # as the bucketed pipeline: few batches stay random
     window = batch_size * (WINDOW_BATCHES if group else 1)
 
     def parse_window(serialized):
@@ -343,6 +345,7 @@ def tfrecord_dataset(
     pad_final_batch: bool | None = None,
     feature_names: Sequence[str] | None = None,
     edges: Sequence[int] | None = None,
+    group_by_length: bool | None = None,
 ):
     """A pure-graph ``tf.data.Dataset`` of ``(features, label)`` batches from a :func:`~tfslm.inputs.tfrecord_writer.prepare` directory.
 
@@ -373,6 +376,7 @@ def tfrecord_dataset(
         feature_names: which features to yield (default: the tokenizer's
             ``model_input_names``); ``attention_mask`` and ``token_type_ids`` are derived.
         edges: override the bucket edges (each a padded length, ascending).
+        group_by_length: training: sort rows by length within windows; None: from 16 batches per epoch.
 
     Example:
         >>> train_ds = tfrecord_dataset("prepared/quickstart", "train", batch_size=32, seed=42)   # doctest: +SKIP
@@ -384,7 +388,8 @@ def tfrecord_dataset(
     from tfslm.training.distribute import shard_options
 
     reader = _resolve_reader(source, split, batch_size=batch_size, shuffle=shuffle, seed=seed, static_shapes=static_shapes,
-                             pad_final_batch=pad_final_batch, feature_names=feature_names, edges=edges)
+                             pad_final_batch=pad_final_batch, feature_names=feature_names, edges=edges,
+                             group_by_length=group_by_length)
     ds, n_batches = _training_batches(reader) if reader.shuffle else _evaluation_batches(reader)
     options = tf.data.Options()
     options.deterministic = True
@@ -397,7 +402,7 @@ def tfrecord_dataset(
 
 
 def tfrecord_inputs(prepared: PreparedData, model, tokenizer, *, batch_size: int, splits: Sequence[str] = ("train", "validation"),
-                    seed: int | None = 42, static_shapes: bool = True) -> InputData:
+                    seed: int | None = 42, static_shapes: bool = True, group_by_length: bool | None = None) -> InputData:
     """The named splits of a prepared directory as :func:`tfrecord_dataset`s in an :class:`~tfslm.inputs.input_data.InputData`.
 
     ``tokenizer`` must be the one the rows were prepared with (a checkpoint
@@ -415,7 +420,7 @@ def tfrecord_inputs(prepared: PreparedData, model, tokenizer, *, batch_size: int
     names = get_backend().input_names(model, tokenizer) if tokenizer is not None else None
     datasets = {
         split: tfrecord_dataset(prepared, split, batch_size=batch_size, shuffle=(split == "train"), seed=seed,
-                                static_shapes=static_shapes, feature_names=names)
+                                static_shapes=static_shapes, feature_names=names, group_by_length=group_by_length)
         for split in splits
     }
     rows = {split: prepared.num_rows(split) for split in splits}
