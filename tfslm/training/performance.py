@@ -177,8 +177,8 @@ def _auto_steps(device: DeviceInfo) -> tuple[int, str]:
 def _auto_fast_dropout(device: DeviceInfo, jit: bool) -> tuple[bool, str]:
     if device.kind == "tpu" or jit:
         return False, "the whole model is compiled by XLA, which fuses Keras' dropout (the byte masks are untested there)"
-    return True, ("one random byte per element instead of a float draw: the attention dropout's masks cost a large share "
-                  "of a CPU step (docs/speed-notes.md)")
+    return True, ("one random byte per element instead of a float draw: dropout masks (the attention probabilities' "
+                  "above all, where that dropout is on) cost a large share of a CPU step (docs/speed-notes.md)")
 
 
 def _auto_fused_gelu(device: DeviceInfo, jit: bool) -> tuple[bool, str]:
