@@ -58,6 +58,12 @@ def test_speed_keys_reject_with_one_line(values, message):
     assert str(info.value).startswith(message) and "\n" not in str(info.value)
 
 
+def test_group_by_length_with_chunked_windows_is_refused():
+    with pytest.raises(ConfigError, match="training.group_by_length: not available with data.long_text: chunk"):
+        config_from_dict({"data": {"train_file": "x.csv", "long_text": "chunk"}, "model": {"architecture": "bert"},
+                          "training": {"group_by_length": True}})
+
+
 def test_yaml_off_and_set_overrides(tmp_path):
     from tfslm.config import load_config
 

@@ -139,6 +139,22 @@ def test_training_batches_static_shapes_seeded_no_python(prepared, expected):
         assert b"PyFunc" not in graph and b"EagerPyFunc" not in graph
 
 
+@pytest.mark.slow
+def test_group_by_length_setting_decides_the_training_batches(prepared, expected):
+    """True sorts rows by length within windows (less padding), False keeps them random; every row once either way."""
+    from tfslm.inputs.tfrecords import tfrecord_dataset
+
+    _, _, directory = prepared
+    want = Counter(expected[0]["train"])
+    padded = {}
+    for setting in (True, False):
+        ds = tfrecord_dataset(directory, "train", batch_size=BATCH, seed=5, static_shapes=False, group_by_length=setting)
+        rows, shapes = _unpad(ds)
+        assert Counter(rows) == want
+        padded[setting] = sum(b * length for b, length in shapes)
+    assert padded[True] < padded[False]
+
+
 def test_file_sharding_splits_rows_between_workers(prepared, expected):
     """What tf.distribute does to an input pipeline per worker (AutoShardPolicy.FILE): disjoint files, every row once."""
     from tensorflow.python.data.experimental.ops.distribute import _AutoShardDataset

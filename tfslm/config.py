@@ -378,6 +378,9 @@ def validate(cfg: Config) -> Config:
     _validate_scale_out(t)
     if d.long_text == "document":
         _validate_documents(t)
+    if d.long_text == "chunk" and t.group_by_length is True:
+        raise ConfigError("training.group_by_length: not available with data.long_text: chunk (its windows are batched by "
+                          "transformers' collator, nearly all of one length); set training.group_by_length: auto, or data.long_text: document")
     if d.tfrecord_dir is not None:
         _validate_tfrecords(d, t)
     _choice("export.tokenizer_ops", cfg.export.tokenizer_ops, TOKENIZER_OPS)
